@@ -1,0 +1,1 @@
+"""The families. Each module holds one family: its task type and its env class."""

@@ -1,0 +1,80 @@
+"""The registry of metabench families: one line per gymnasium id.
+
+``import metabench`` registers them all with gymnasium. Entry points are strings, so that a
+spec serialises and ``import metabench`` stays cheap (no MuJoCo import until an env is made).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+
+
+@dataclass(frozen=True)
+class Family:
+    """One registered family.
+
+    Attributes:
+        id: the gymnasium id, ``Meta<Body><What>-v<N>``.
+        entry_point: ``"module:Class"``.
+        max_episode_steps: the horizon (truncation comes only from here).
+        varies: what the task changes, for the README's table.
+        source: the papers whose definition it follows.
+    """
+
+    id: str
+    entry_point: str
+    max_episode_steps: int
+    varies: str
+    source: str
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family(
+        "MetaBandit-v0",
+        "metabench.envs.bandit:Bandit",
+        1,
+        "5 Bernoulli arm probabilities, each U(0, 1)",
+        "RL² (Duan et al. 2016)",
+    ),
+    Family(
+        "MetaTabularMDP-v0",
+        "metabench.envs.tabular_mdp:TabularMDP",
+        10,
+        "mean rewards N(1, 1) and Dirichlet(1) transitions, 10 states × 5 actions",
+        "RL² (Duan et al. 2016)",
+    ),
+    Family(
+        "MetaNavigation2D-v0",
+        "metabench.envs.navigation:Navigation2D",
+        100,
+        "goal position U[−0.5, 0.5]²",
+        "MAML (Finn et al. 2017)",
+    ),
+    Family(
+        "MetaNavigation2DSparse-v0",
+        "metabench.envs.navigation_sparse:Navigation2DSparse",
+        20,
+        "goal on the unit half-circle, angle U(0, π); sparse reward",
+        "PEARL (Rakelly et al. 2019)",
+    ),
+    Family(
+        "MetaGridNavi-v0",
+        "metabench.envs.grid_navi:GridNavi",
+        15,
+        "goal cell, uniform over 21 cells of a 5×5 grid",
+        "VariBAD (Zintgraf et al. 2020)",
+    ),
+)
+
+
+def register_all() -> None:
+    """Register every family with gymnasium (idempotent)."""
+    for family in FAMILIES:
+        if family.id not in gym.registry:
+            gym.register(
+                id=family.id,
+                entry_point=family.entry_point,
+                max_episode_steps=family.max_episode_steps,
+            )

@@ -6,7 +6,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-
 from metabench.baselines.common.linear_baseline import LinearFeatureBaseline, features
 from metabench.baselines.common.math import (
     backtracking_line_search,
@@ -71,9 +70,11 @@ def test_linear_baseline_matches_the_closed_form_ridge_fit():
     baseline = LinearFeatureBaseline(reg_coeff=1e-5)
     baseline.fit(episodes, returns)
     x = np.concatenate(
-        [np.hstack([np.clip(o, -10, 10), np.clip(o, -10, 10) ** 2, t, t**2, t**3, np.ones_like(t)])
-         for o in (e.numpy() for e in episodes)
-         for t in [np.arange(len(o))[:, None] / 100.0]]
+        [
+            np.hstack([np.clip(o, -10, 10), np.clip(o, -10, 10) ** 2, t, t**2, t**3, np.ones_like(t)])
+            for o in (e.numpy() for e in episodes)
+            for t in [np.arange(len(o))[:, None] / 100.0]
+        ]
     )
     y = np.concatenate([r.numpy() for r in returns])
     w = np.linalg.solve(x.T @ x + 1e-5 * np.eye(x.shape[1]), x.T @ y)

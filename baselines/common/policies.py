@@ -42,8 +42,14 @@ class Policy(nn.Module):
 class GaussianMLPPolicy(Policy):
     """Diagonal Gaussian with an MLP mean and a state-independent log standard deviation."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (100, 100),
-                 activation: str = "relu", init_std: float = 1.0) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int] = (100, 100),
+        activation: str = "relu",
+        init_std: float = 1.0,
+    ) -> None:
         super().__init__()
         self.mean = mlp([obs_dim, *hidden, act_dim], activation)
         self.log_std = nn.Parameter(torch.full((act_dim,), float(torch.log(torch.tensor(init_std)))))
@@ -55,8 +61,9 @@ class GaussianMLPPolicy(Policy):
 class CategoricalMLPPolicy(Policy):
     """Categorical over ``num_actions`` with MLP logits."""
 
-    def __init__(self, obs_dim: int, num_actions: int, hidden: Sequence[int] = (100, 100),
-                 activation: str = "relu") -> None:
+    def __init__(
+        self, obs_dim: int, num_actions: int, hidden: Sequence[int] = (100, 100), activation: str = "relu"
+    ) -> None:
         super().__init__()
         self.logits = mlp([obs_dim, *hidden, num_actions], activation)
 
@@ -64,8 +71,9 @@ class CategoricalMLPPolicy(Policy):
         return Categorical(logits=self.logits(obs))
 
 
-def make_policy(observation_space: gym.Space, action_space: gym.Space, hidden: Sequence[int],
-                activation: str) -> Policy:
+def make_policy(
+    observation_space: gym.Space, action_space: gym.Space, hidden: Sequence[int], activation: str
+) -> Policy:
     """The policy for these spaces: Gaussian for a ``Box`` action space, categorical for a
     ``Discrete`` one. Observations are fed flattened (one-hot when discrete)."""
     obs_dim = gym.spaces.flatdim(observation_space)

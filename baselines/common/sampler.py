@@ -1,0 +1,107 @@
+"""Task-aware episode sampling: a batch of episodes, each on its own task, in lockstep.
+
+Every sub-env has its own task; the acting function sees the whole batch of observations at
+once, so a policy runs one forward pass per step for the batch. Episodes are returned as
+padded ``(T, N, ...)`` tensors with a validity mask, the layout the baselines' losses use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from metabench.core import Task
+
+
+@dataclass
+class Episodes:
+    """``N`` episodes padded to the longest, ``T`` steps.
+
+    Attributes:
+        obs: ``(T, N, obs_dim)`` float32, flattened observations (one-hot if discrete).
+        actions: ``(T, N, act_dim)`` float32, or ``(T, N)`` int64 for discrete actions.
+        rewards: ``(T, N)`` float32, zero past an episode's end.
+        mask: ``(T, N)`` float32, 1 on real steps.
+    """
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    mask: torch.Tensor
+
+    @property
+    def returns(self) -> torch.Tensor:
+        """Each episode's undiscounted return, ``(N,)``."""
+        return self.rewards.sum(0)
+
+    @property
+    def num_steps(self) -> int:
+        """Real environment steps in the batch."""
+        return int(self.mask.sum().item())
+
+    def select(self, columns: slice | Sequence[int]) -> Episodes:
+        """The episodes in ``columns``."""
+        return Episodes(
+            self.obs[:, columns], self.actions[:, columns], self.rewards[:, columns], self.mask[:, columns]
+        )
+
+
+ActFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+class TaskBatchSampler:
+    """A fixed pool of ``size`` envs of ``env_id``, each rolled out on its own task."""
+
+    def __init__(self, env_id: str, size: int, env_kwargs: dict | None = None) -> None:
+        self.envs = [gym.make(env_id, **(env_kwargs or {})) for _ in range(size)]
+        self.observation_space = self.envs[0].observation_space
+        self.action_space = self.envs[0].action_space
+        self.discrete = isinstance(self.action_space, gym.spaces.Discrete)
+
+    def sample(self, tasks: Sequence[Task], act: ActFn, seeds: Sequence[int]) -> Episodes:
+        """One episode per env: env ``i`` runs ``tasks[i]`` from ``reset(seed=seeds[i])``.
+
+        Args:
+            act: batch of flattened observations ``(n, obs_dim)`` float32 ↦ actions ``(n, ...)``.
+                It is called under ``torch.no_grad()``.
+        """
+        n = len(tasks)
+        if not (n == len(seeds) <= len(self.envs)):
+            raise ValueError(
+                f"expected at most {len(self.envs)} tasks and one seed per task, got {n} and {len(seeds)}"
+            )
+        envs = self.envs[:n]
+        for env, task in zip(envs, tasks):
+            env.unwrapped.set_task(task)
+        space = self.observation_space
+        obs = np.stack([gym.spaces.flatten(space, env.reset(seed=int(s))[0]) for env, s in zip(envs, seeds)])
+        obs = obs.astype(np.float32)
+        alive = np.ones(n, dtype=bool)
+        trace: list[tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]] = []
+        while alive.any():
+            obs_t = torch.from_numpy(obs.copy())
+            with torch.no_grad():
+                actions = act(obs_t)
+            actions_np = actions.numpy()
+            rewards = np.zeros(n, dtype=np.float32)
+            mask = alive.astype(np.float32)
+            for i in np.flatnonzero(alive):
+                next_obs, rewards[i], terminated, truncated, _ = envs[i].step(actions_np[i])
+                obs[i] = gym.spaces.flatten(space, next_obs)
+                alive[i] = not (terminated or truncated)
+            trace.append((obs_t, actions, rewards, mask))
+        observations, actions, rewards, masks = zip(*trace)
+        return Episodes(
+            obs=torch.stack(observations),
+            actions=torch.stack(actions),
+            rewards=torch.from_numpy(np.stack(rewards)),
+            mask=torch.from_numpy(np.stack(masks)),
+        )
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()

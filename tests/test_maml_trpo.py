@@ -1,0 +1,128 @@
+"""MAML-TRPO: the inner step by hand, the TRPO step's KL bound, sampling, resume."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from metabench.baselines import maml_trpo
+from metabench.baselines.common.checkpoint import load_checkpoint
+from metabench.baselines.common.policies import GaussianMLPPolicy
+from metabench.baselines.common.sampler import Episodes, TaskBatchSampler
+from metabench.baselines.train import train
+
+import metabench  # noqa: F401
+
+TINY = dataclasses.replace(
+    maml_trpo.CONFIGS[("*", "ci")],
+    meta_batch_size=3,
+    fast_batch_size=2,
+    hidden=(8,),
+    num_iterations=4,
+    checkpoint_every=2,
+)
+
+
+def tiny_episodes() -> Episodes:
+    gen = torch.Generator().manual_seed(0)
+    t, n = 5, 3
+    mask = torch.ones(t, n)
+    mask[3:, 1] = 0.0
+    return Episodes(
+        torch.randn(t, n, 2, generator=gen),
+        torch.randn(t, n, 1, generator=gen),
+        torch.randn(t, n, generator=gen) * mask,
+        mask,
+    )
+
+
+def test_inner_step_equals_a_hand_computed_policy_gradient_step():
+    """A linear Gaussian policy (no hidden layer): ∇ log N(a; Wo + b, σ²) is closed-form."""
+    policy = GaussianMLPPolicy(obs_dim=2, act_dim=1, hidden=())
+    episodes = tiny_episodes()
+    config = dataclasses.replace(TINY, fast_lr=0.3, num_inner_steps=1)
+    adv = maml_trpo.advantages(episodes, config.gamma)
+    params = dict(policy.named_parameters())
+    adapted = maml_trpo.adapt(policy, params, episodes, config, create_graph=False)
+
+    w = policy.mean[0].weight.detach().numpy()  # (1, 2)
+    b = policy.mean[0].bias.detach().numpy()
+    log_std = policy.log_std.detach().numpy()
+    o, a, m, A = (x.numpy() for x in (episodes.obs, episodes.actions, episodes.mask, adv))
+    z = (a[..., 0] - (o @ w.T)[..., 0] - b[0]) / np.exp(log_std[0])  # (T, N)
+    weight = m * A / m.sum()
+    d_mean = z / np.exp(log_std[0])
+    grad_w = -np.einsum("tn,tnd->d", weight * d_mean, o)
+    grad_b = -np.sum(weight * d_mean)
+    grad_log_std = -np.sum(weight * (z**2 - 1))
+    np.testing.assert_allclose(
+        adapted["mean.0.weight"].detach().numpy(), w - 0.3 * grad_w[None], rtol=1e-5, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        adapted["mean.0.bias"].detach().numpy(), b - 0.3 * grad_b, rtol=1e-5, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        adapted["log_std"].detach().numpy(), log_std - 0.3 * grad_log_std, rtol=1e-5, atol=1e-7
+    )
+
+
+def test_advantages_are_normalised_over_real_steps_only():
+    episodes = tiny_episodes()
+    adv = maml_trpo.advantages(episodes, 0.99)
+    real = adv[episodes.mask.bool()]
+    assert abs(real.mean().item()) < 1e-5 and abs(real.std(unbiased=False).item() - 1) < 1e-3
+    assert torch.all(adv[~episodes.mask.bool()] == 0)
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_trpo_step_respects_the_kl_bound(first_order):
+    config = dataclasses.replace(TINY, first_order=first_order, max_kl=0.005)
+    algo = maml_trpo.MAMLTRPO(config)
+    record = algo.train_iteration()
+    assert record["loss/kl"] <= config.max_kl
+    if record["loss/step_fraction"] > 0:
+        assert record["loss/surrogate_after"] < record["loss/surrogate_before"]
+
+
+def test_sampler_runs_each_task_to_its_own_end():
+    sampler = TaskBatchSampler("MetaNavigation2D-v0", 4)
+    tasks = [{"goal": (0.05, 0.0)}, {"goal": (0.3, 0.3)}, {"goal": (0.05, 0.0)}, {"goal": (-0.4, 0.1)}]
+    env_tasks = [sampler.envs[0].unwrapped.task_type.from_dict(t) for t in tasks]
+    toward_x = lambda obs: torch.tensor([[0.05, 0.0]] * obs.shape[0])  # noqa: E731
+    episodes = sampler.sample(env_tasks, toward_x, seeds=[0, 1, 2, 3])
+    lengths = episodes.mask.sum(0).tolist()
+    assert lengths == [1.0, 100.0, 1.0, 100.0]  # the goal at (0.05, 0) is reached in one step
+    assert episodes.rewards[1:, 0].abs().sum() == 0
+    np.testing.assert_allclose(episodes.rewards[0, 0].item(), 0.0, atol=1e-7)
+
+
+def test_resumed_run_equals_an_unbroken_one(tmp_path):
+    overrides = {f.name: getattr(TINY, f.name) for f in dataclasses.fields(TINY) if f.name != "env_id"}
+    unbroken = train(
+        "maml-trpo", "MetaNavigation2D-v0", "ci", tmp_path / "a", overrides=overrides, tensorboard=False
+    )
+    train(
+        "maml-trpo",
+        "MetaNavigation2D-v0",
+        "ci",
+        tmp_path / "b",
+        overrides=overrides,
+        tensorboard=False,
+        stop_after=3,
+    )
+    assert load_checkpoint(tmp_path / "b")["algorithm"]["iteration"] == 3
+    resumed = train("maml-trpo", "MetaNavigation2D-v0", "ci", tmp_path / "b", resume=True, tensorboard=False)
+    for (name, a), (_, b) in zip(unbroken.policy.state_dict().items(), resumed.policy.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert logged_without_timings(tmp_path / "a") == logged_without_timings(tmp_path / "b")
+
+
+def logged_without_timings(run_dir):
+    with (run_dir / "progress.csv").open() as f:
+        return [
+            {k: v for k, v in row.items() if not k.startswith("time/") or k == "time/iteration_env_steps"}
+            for row in csv.DictReader(f)
+        ]

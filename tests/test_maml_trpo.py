@@ -31,11 +31,14 @@ def tiny_episodes() -> Episodes:
     t, n = 5, 3
     mask = torch.ones(t, n)
     mask[3:, 1] = 0.0
+    ends = torch.zeros(t, n)
+    ends[-1], ends[2, 1] = 1.0, 1.0
     return Episodes(
         torch.randn(t, n, 2, generator=gen),
         torch.randn(t, n, 1, generator=gen),
         torch.randn(t, n, generator=gen) * mask,
         mask,
+        ends,
     )
 
 

@@ -7,6 +7,7 @@ padded ``(T, N, ...)`` tensors with a validity mask, the layout the baselines' l
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,14 +25,17 @@ class Episodes:
     Attributes:
         obs: ``(T, N, obs_dim)`` float32, flattened observations (one-hot if discrete).
         actions: ``(T, N, act_dim)`` float32, or ``(T, N)`` int64 for discrete actions.
-        rewards: ``(T, N)`` float32, zero past an episode's end.
+        rewards: ``(T, N)`` float32, zero past the column's end.
         mask: ``(T, N)`` float32, 1 on real steps.
+        episode_ends: ``(T, N)`` float32, 1 where an episode ended with that step (a column
+            may hold several consecutive episodes: a trial).
     """
 
     obs: torch.Tensor
     actions: torch.Tensor
     rewards: torch.Tensor
     mask: torch.Tensor
+    episode_ends: torch.Tensor
 
     @property
     def returns(self) -> torch.Tensor:
@@ -45,29 +49,44 @@ class Episodes:
 
     def select(self, columns: slice | Sequence[int]) -> Episodes:
         """The episodes in ``columns``."""
-        return Episodes(
-            self.obs[:, columns], self.actions[:, columns], self.rewards[:, columns], self.mask[:, columns]
-        )
+        return Episodes(*(getattr(self, f.name)[:, columns] for f in dataclasses.fields(self)))
 
 
 ActFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 class TaskBatchSampler:
-    """A fixed pool of ``size`` envs of ``env_id``, each rolled out on its own task."""
+    """A fixed pool of ``size`` envs of ``env_id``, each rolled out on its own task.
 
-    def __init__(self, env_id: str, size: int, env_kwargs: dict | None = None) -> None:
+    Args:
+        wrapper: applied to every env (e.g. :class:`metabench.TrialHistory` for RL²).
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        size: int,
+        env_kwargs: dict | None = None,
+        wrapper: Callable[[gym.Env], gym.Env] | None = None,
+    ) -> None:
         self.envs = [gym.make(env_id, **(env_kwargs or {})) for _ in range(size)]
+        if wrapper is not None:
+            self.envs = [wrapper(env) for env in self.envs]
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space
         self.discrete = isinstance(self.action_space, gym.spaces.Discrete)
 
-    def sample(self, tasks: Sequence[Task], act: ActFn, seeds: Sequence[int]) -> Episodes:
-        """One episode per env: env ``i`` runs ``tasks[i]`` from ``reset(seed=seeds[i])``.
+    def sample(
+        self, tasks: Sequence[Task], act: ActFn, seeds: Sequence[int], episodes_per_task: int = 1
+    ) -> Episodes:
+        """Column ``i`` runs ``episodes_per_task`` consecutive episodes of ``tasks[i]``, the
+        first from ``reset(seed=seeds[i])``, the next ones continuing the env's random stream.
 
         Args:
             act: batch of flattened observations ``(n, obs_dim)`` float32 ↦ actions ``(n, ...)``.
-                It is called under ``torch.no_grad()``.
+                It is called under ``torch.no_grad()`` once per step for every column, finished
+                ones included (their actions are ignored), so a recurrent ``act`` can keep its
+                batch of hidden states aligned with the columns.
         """
         n = len(tasks)
         if not (n == len(seeds) <= len(self.envs)):
@@ -81,7 +100,8 @@ class TaskBatchSampler:
         obs = np.stack([gym.spaces.flatten(space, env.reset(seed=int(s))[0]) for env, s in zip(envs, seeds)])
         obs = obs.astype(np.float32)
         alive = np.ones(n, dtype=bool)
-        trace: list[tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]] = []
+        remaining = np.full(n, episodes_per_task)
+        trace: list[tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray, np.ndarray]] = []
         while alive.any():
             obs_t = torch.from_numpy(obs.copy())
             with torch.no_grad():
@@ -89,17 +109,24 @@ class TaskBatchSampler:
             actions_np = actions.numpy()
             rewards = np.zeros(n, dtype=np.float32)
             mask = alive.astype(np.float32)
+            ends = np.zeros(n, dtype=np.float32)
             for i in np.flatnonzero(alive):
                 next_obs, rewards[i], terminated, truncated, _ = envs[i].step(actions_np[i])
+                if terminated or truncated:
+                    ends[i] = 1.0
+                    remaining[i] -= 1
+                    alive[i] = remaining[i] > 0
+                    if alive[i]:
+                        next_obs, _ = envs[i].reset()
                 obs[i] = gym.spaces.flatten(space, next_obs)
-                alive[i] = not (terminated or truncated)
-            trace.append((obs_t, actions, rewards, mask))
-        observations, actions, rewards, masks = zip(*trace)
+            trace.append((obs_t, actions, rewards, mask, ends))
+        observations, actions, rewards, masks, ends = zip(*trace)
         return Episodes(
             obs=torch.stack(observations),
             actions=torch.stack(actions),
             rewards=torch.from_numpy(np.stack(rewards)),
             mask=torch.from_numpy(np.stack(masks)),
+            episode_ends=torch.from_numpy(np.stack(ends)),
         )
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ from metabench.baselines.common.logger import Logger
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-ALGORITHMS = {"maml-trpo": "metabench.baselines.maml_trpo"}
+ALGORITHMS = {"maml-trpo": "metabench.baselines.maml_trpo", "rl2": "metabench.baselines.rl2"}
 
 
 def algorithm_module(name: str) -> ModuleType:

@@ -1,0 +1,100 @@
+"""RL²: the PPO loss and trial GAE on fixed inputs, trial sampling, resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import metabench  # noqa: F401
+from metabench.baselines import rl2
+from metabench.baselines.common.checkpoint import load_checkpoint
+from metabench.baselines.common.sampler import Episodes
+from metabench.baselines.train import train
+
+TINY = dataclasses.replace(rl2.CONFIGS[("*", "ci")], trials_per_batch=6, hidden_size=8, episodes_per_trial=3,
+                           num_iterations=4, checkpoint_every=2, epochs=2, minibatches=2)
+
+
+def fixed_episodes(obs_dim: int = 8) -> Episodes:
+    gen = torch.Generator().manual_seed(1)
+    t, n = 4, 2
+    mask = torch.tensor([[1.0, 1.0], [1.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
+    ends = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])
+    return Episodes(torch.randn(t, n, obs_dim, generator=gen), torch.tensor([[0, 1], [2, 3], [4, 0], [1, 0]]),
+                    torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.0]]), mask, ends)
+
+
+def test_trial_gae_runs_over_episode_boundaries_and_stops_at_the_trial_end():
+    episodes = fixed_episodes()
+    values = torch.tensor([[0.5, 0.1], [0.2, 0.3], [0.4, 0.2], [0.3, 9.0]])
+    config = dataclasses.replace(TINY, gamma=0.9, gae_lambda=0.5)
+    adv, targets = rl2.trial_advantages(episodes, values, config)
+    g, gl = 0.9, 0.45
+    # Trial 0 (4 steps; episode ends inside it do not cut anything).
+    r, v = [1.0, 0.0, 1.0, 0.5], [0.5, 0.2, 0.4, 0.3]
+    d = [r[t] + g * (v[t + 1] if t < 3 else 0.0) - v[t] for t in range(4)]
+    a = [0.0] * 4
+    for t in reversed(range(4)):
+        a[t] = d[t] + (gl * a[t + 1] if t < 3 else 0.0)
+    np.testing.assert_allclose(adv[:, 0].numpy(), a, rtol=1e-6)
+    # Trial 1 ends after 3 steps: its last step is terminal; the padding step is zero.
+    r, v = [0.0, 1.0, 1.0], [0.1, 0.3, 0.2]
+    d = [r[t] + g * (v[t + 1] if t < 2 else 0.0) - v[t] for t in range(3)]
+    a2 = d[2]
+    a1 = d[1] + gl * a2
+    a0 = d[0] + gl * a1
+    np.testing.assert_allclose(adv[:, 1].numpy(), [a0, a1, a2, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(targets.numpy(), ((adv + values) * episodes.mask).numpy())
+
+
+def test_ppo_loss_clips_the_ratio_as_in_the_paper():
+    torch.manual_seed(0)
+    model = rl2.RecurrentActorCritic(8, gym.spaces.Discrete(5), hidden_size=6)
+    episodes = fixed_episodes()
+    config = dataclasses.replace(TINY, clip=0.2, value_coef=0.5, entropy_coef=0.01)
+    with torch.no_grad():
+        dist, values, _ = model(episodes.obs, model.initial_state(2))
+        log_probs = dist.log_prob(episodes.actions)
+        entropy = dist.entropy()
+    adv = torch.tensor([[1.0, -1.0], [2.0, -0.5], [-1.0, 1.0], [0.5, 3.0]])
+    ratio = torch.tensor([[1.5, 0.5], [1.1, 1.5], [0.5, 0.9], [1.0, 2.0]])
+    old_log_probs = log_probs - ratio.log()
+    targets = torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [2.0, 7.0]])
+    loss, stats = rl2.ppo_loss(model, episodes, old_log_probs, adv, targets, config)
+    clipped = [[1.2 * 1.0, 0.8 * -1.0], [1.1 * 2.0, 1.5 * -0.5], [0.8 * -1.0, 0.9 * 1.0], [1.0 * 0.5, 0.0]]
+    n = 7
+    policy = -sum(map(sum, clipped)) / n
+    mask = episodes.mask
+    value = (((values - targets) ** 2) * mask).sum().item() / n
+    ent = (entropy * mask).sum().item() / n
+    assert math.isclose(stats["loss/policy"], policy, rel_tol=1e-5)
+    assert math.isclose(stats["loss/value"], value, rel_tol=1e-5)
+    assert math.isclose(loss.item(), policy + 0.5 * value - 0.01 * ent, rel_tol=1e-5)
+
+
+def test_trials_carry_history_across_episodes_of_one_task():
+    algo = rl2.RL2(TINY)
+    tasks = algo.task_source.sample_tasks(6, seed=0)
+    episodes = algo.sample_trials(tasks, seeds=list(range(6)))
+    # A bandit trial of 3 episodes is 3 pulls: every column is exactly 3 steps long.
+    assert episodes.mask.sum(0).tolist() == [3.0] * 6 and episodes.episode_ends.sum().item() == 18
+    obs = episodes.obs  # (T, N, 1 + 5 + 1 + 1): obs one-hot, previous action one-hot, reward, flag
+    assert torch.all(obs[0, :, 1:] == 0), "a trial starts from a blank history"
+    for t in (1, 2):
+        assert torch.all(obs[t, :, -1] == 1), "after an episode end the flag is set"
+        np.testing.assert_array_equal(obs[t, :, 1:6].argmax(-1).numpy(), episodes.actions[t - 1].numpy())
+        np.testing.assert_array_equal(obs[t, :, 6].numpy(), episodes.rewards[t - 1].numpy())
+
+
+def test_resumed_run_equals_an_unbroken_one(tmp_path):
+    overrides = {f.name: getattr(TINY, f.name) for f in dataclasses.fields(TINY) if f.name != "env_id"}
+    unbroken = train("rl2", "MetaBandit-v0", "ci", tmp_path / "a", overrides=overrides, tensorboard=False)
+    train("rl2", "MetaBandit-v0", "ci", tmp_path / "b", overrides=overrides, tensorboard=False, stop_after=3)
+    assert load_checkpoint(tmp_path / "b")["algorithm"]["iteration"] == 3
+    resumed = train("rl2", "MetaBandit-v0", "ci", tmp_path / "b", resume=True, tensorboard=False)
+    for (name, a), (_, b) in zip(unbroken.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(a, b), name

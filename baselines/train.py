@@ -22,7 +22,11 @@ from metabench.baselines.common.logger import Logger
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-ALGORITHMS = {"maml-trpo": "metabench.baselines.maml_trpo", "rl2": "metabench.baselines.rl2"}
+ALGORITHMS = {
+    "maml-trpo": "metabench.baselines.maml_trpo",
+    "rl2": "metabench.baselines.rl2",
+    "pearl": "metabench.baselines.pearl",
+}
 
 
 def algorithm_module(name: str) -> ModuleType:

@@ -8,15 +8,23 @@ import math
 import gymnasium as gym
 import numpy as np
 import torch
-
-import metabench  # noqa: F401
 from metabench.baselines import rl2
 from metabench.baselines.common.checkpoint import load_checkpoint
 from metabench.baselines.common.sampler import Episodes
 from metabench.baselines.train import train
 
-TINY = dataclasses.replace(rl2.CONFIGS[("*", "ci")], trials_per_batch=6, hidden_size=8, episodes_per_trial=3,
-                           num_iterations=4, checkpoint_every=2, epochs=2, minibatches=2)
+import metabench  # noqa: F401
+
+TINY = dataclasses.replace(
+    rl2.CONFIGS[("*", "ci")],
+    trials_per_batch=6,
+    hidden_size=8,
+    episodes_per_trial=3,
+    num_iterations=4,
+    checkpoint_every=2,
+    epochs=2,
+    minibatches=2,
+)
 
 
 def fixed_episodes(obs_dim: int = 8) -> Episodes:
@@ -24,8 +32,13 @@ def fixed_episodes(obs_dim: int = 8) -> Episodes:
     t, n = 4, 2
     mask = torch.tensor([[1.0, 1.0], [1.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
     ends = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])
-    return Episodes(torch.randn(t, n, obs_dim, generator=gen), torch.tensor([[0, 1], [2, 3], [4, 0], [1, 0]]),
-                    torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.0]]), mask, ends)
+    return Episodes(
+        torch.randn(t, n, obs_dim, generator=gen),
+        torch.tensor([[0, 1], [2, 3], [4, 0], [1, 0]]),
+        torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.0]]),
+        mask,
+        ends,
+    )
 
 
 def test_trial_gae_runs_over_episode_boundaries_and_stops_at_the_trial_end():

@@ -73,7 +73,9 @@ class AntDir2D(TaskRewardAnt):
       ctrl 0.5, contact 5e-4, survive 1.0, frame skip 5) and ``configs/ant-dir.json``.
     * learn2learn ``learn2learn/gym/envs/mujoco/ant_direction.py`` (direction uniform on the
       circle by normalising a Gaussian; same coefficients), after ProMP (Rothfuss et al. 2019).
-    * VariBAD's ``AntDir2DEnv`` (``environments/mujoco/ant_dir.py``) draws the same law.
+    * VariBAD's ``AntDir2DEnv`` (``environments/mujoco/ant_dir.py``) samples unit vectors from
+      the same law, but its ``set_task`` keeps their first component and its ``step`` uses
+      that number as an angle.
 
     Deliberate differences:
 

@@ -49,7 +49,7 @@ class HumanoidFwdBack(TaskRewardHumanoid):
       of 0.003 s); with ``d = +1`` the reward is gymnasium's Humanoid v5 reward;
     * ``reward_ctrl = -0.1 * ‖a‖²``;
     * ``reward_contact = -min(5e-7 * ‖cfrc_ext‖², 10)``;
-    * ``reward_survive = 5.0`` while healthy (centre height ``qpos[2] ∈ (1, 2)``), else 0.
+    * ``reward_survive = 5.0`` while healthy (torso height ``qpos[2] ∈ (1, 2)``), else 0.
 
     ``info`` holds the four terms, gymnasium's position, tendon and velocity entries, and
     ``task``.

@@ -66,6 +66,55 @@ FAMILIES: tuple[Family, ...] = (
         "goal cell, uniform over 21 cells of a 5×5 grid",
         "VariBAD (Zintgraf et al. 2020)",
     ),
+    Family(
+        "MetaHalfCheetahVel-v0",
+        "metabench.envs.half_cheetah_vel:HalfCheetahVel",
+        200,
+        "target forward velocity U(0, 3); OOD split U(3, 4]",
+        "MAML (Finn et al. 2017), PEARL (Rakelly et al. 2019), VariBAD (Zintgraf et al. 2020)",
+    ),
+    Family(
+        "MetaHalfCheetahDir-v0",
+        "metabench.envs.half_cheetah_dir:HalfCheetahDir",
+        200,
+        "direction ±1 along x",
+        "MAML (Finn et al. 2017), PEARL (Rakelly et al. 2019), VariBAD (Zintgraf et al. 2020)",
+    ),
+    Family(
+        "MetaAntDir-v0",
+        "metabench.envs.ant_dir:AntDir",
+        200,
+        "direction ±1 along x",
+        "MAML (Finn et al. 2017), ProMP (Rothfuss et al. 2019)",
+    ),
+    Family(
+        "MetaAntDir2D-v0",
+        "metabench.envs.ant_dir_2d:AntDir2D",
+        200,
+        "heading angle U(0, 2π) in the plane",
+        "PEARL (Rakelly et al. 2019)",
+    ),
+    Family(
+        "MetaAntGoal-v0",
+        "metabench.envs.ant_goal:AntGoal",
+        200,
+        "goal position uniform in the disc of radius 3",
+        "ProMP (Rothfuss et al. 2019), PEARL (Rakelly et al. 2019), VariBAD (Zintgraf et al. 2020)",
+    ),
+    Family(
+        "MetaHumanoidDir-v0",
+        "metabench.envs.humanoid_dir:HumanoidDir",
+        200,
+        "heading angle U(0, 2π) in the plane",
+        "PEARL (Rakelly et al. 2019), VariBAD (Zintgraf et al. 2020)",
+    ),
+    Family(
+        "MetaHumanoidFwdBack-v0",
+        "metabench.envs.humanoid_fwd_back:HumanoidFwdBack",
+        200,
+        "direction ±1 along x",
+        "learn2learn, after ProMP (Rothfuss et al. 2019)",
+    ),
 )
 
 

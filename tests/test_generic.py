@@ -159,6 +159,11 @@ def test_test_tasks_are_fixed_and_not_a_training_stream(env_id):
     with pytest.raises(ValueError, match="unknown split"):
         env.test_tasks("no-such-split")
     test = env.test_tasks()
+    if set(env.sample_tasks(1000, seed=0)) <= set(test):
+        # The test set enumerates a finite family's whole support (directions ±1, GridNavi's
+        # cells): a training draw of its size can equal it by chance, and there is no stream
+        # to tell apart.
+        return
     for seed in range(3):
         assert env.sample_tasks(len(test), seed=seed) != test
 

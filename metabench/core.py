@@ -16,6 +16,7 @@ task must be pushed into the simulator, ``_apply_task(task)``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import zlib
@@ -56,7 +57,7 @@ class Task:
 
     def to_dict(self) -> dict[str, Any]:
         """The task as a JSON-ready mapping (tuples become lists)."""
-        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+        return {name: _jsonable(getattr(self, name)) for name in _field_names(type(self))}
 
     @classmethod
     def from_dict(cls: type[TaskT], data: Mapping[str, Any]) -> TaskT:
@@ -66,14 +67,14 @@ class Task:
             InvalidTaskError: ``data`` is not a mapping, lacks a field, has an unknown one, or
                 holds a value the task rejects.
         """
-        names = [f.name for f in fields(cls)]
+        names = _field_names(cls)
         if not isinstance(data, Mapping):
             raise InvalidTaskError(
                 f"{cls.__name__}: expected a mapping with fields {names}, got {type(data).__name__}"
             )
-        missing = [n for n in names if n not in data]
-        unknown = sorted(set(data) - set(names), key=str)
-        if missing or unknown:
+        if len(data) != len(names) or any(n not in data for n in names):
+            missing = [n for n in names if n not in data]
+            unknown = sorted(set(data) - set(names), key=str)
             raise InvalidTaskError(
                 f"{cls.__name__}: expected fields {names}; missing {missing}, unknown {unknown}"
             )
@@ -92,6 +93,11 @@ class Task:
         """The task's numbers as one flat float64 vector (what an oracle is shown)."""
         parts = [np.ravel(np.asarray(getattr(self, f.name), dtype=np.float64)) for f in fields(self)]
         return np.concatenate(parts) if parts else np.zeros(0)
+
+
+@functools.cache
+def _field_names(cls: type) -> list[str]:
+    return [f.name for f in fields(cls)]
 
 
 def _jsonable(value: Any) -> Any:
@@ -159,21 +165,26 @@ def check_array(
         A read-only float64 copy of the field, for the caller's further checks.
     """
     value = getattr(task, name)
-    expected_shape = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ")"
-    expected = f"finite numbers in [{low}, {high}] of shape {expected_shape}"
+
+    def failure(detail: str = "") -> InvalidTaskError:
+        shape_text = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ")"
+        return _fail(task, name, f"finite numbers in [{low}, {high}] of shape {shape_text}{detail}", value)
+
     if isinstance(value, (str, bytes, Mapping)) or value is None:
-        raise _fail(task, name, expected, value)
+        raise failure()
     try:
         array = np.array(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise _fail(task, name, expected, value) from None
+        raise failure() from None
     if array.ndim != len(shape) or any(
         (want is None and got < 1) or (want is not None and got != want)
         for want, got in zip(shape, array.shape)
     ):
-        raise _fail(task, name, f"{expected} (shape was {array.shape})", value)
-    if not np.all(np.isfinite(array)) or np.any(array < low) or np.any(array > high):
-        raise _fail(task, name, expected, value)
+        raise failure(f" (shape was {array.shape})")
+    # min and max propagate NaN, and an infinity shows up in one of them: one pass each.
+    smallest, largest = float(array.min()), float(array.max())
+    if not (math.isfinite(smallest) and math.isfinite(largest) and low <= smallest and largest <= high):
+        raise failure()
     object.__setattr__(task, name, _as_tuples(array))
     array.flags.writeable = False
     return array
@@ -294,7 +305,7 @@ class MetaEnv:
         if isinstance(task, Mapping):
             task = self.task_type.from_dict(task)
         elif not isinstance(task, self.task_type):
-            names = [f.name for f in fields(self.task_type)]
+            names = _field_names(self.task_type)
             raise InvalidTaskError(
                 f"{type(self).__name__}.set_task: expected a {self.task_type.__name__} or a "
                 f"mapping with fields {names}, got {type(task).__name__}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import gymnasium as gym
@@ -103,22 +103,33 @@ def inner_loss(policy: Policy, params: Params, episodes: Episodes, adv: torch.Te
     return -masked_mean(log_probs * adv, episodes.mask)
 
 
-def adapt(
+def inner_step(
     policy: Policy, params: Params, episodes: Episodes, config: MAMLConfig, create_graph: bool
 ) -> Params:
-    """``num_inner_steps`` steps ``θ ← θ − α ∇θ L_inner(θ)`` on ``episodes``.
+    """One step ``θ ← θ − α ∇θ L_inner(θ)`` on ``episodes`` (sampled with ``θ``).
 
     With ``create_graph`` the result stays differentiable in ``params`` through the gradient
     (full MAML); without it the gradient is a constant and ``dθ'/dθ = I`` (first order).
     """
-    adv = advantages(episodes, config.gamma)
-    for _ in range(config.num_inner_steps):
-        loss = inner_loss(policy, params, episodes, adv)
-        grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
-        params = {
-            name: p - config.fast_lr * (g if create_graph else g.detach())
-            for (name, p), g in zip(params.items(), grads)
-        }
+    loss = inner_loss(policy, params, episodes, advantages(episodes, config.gamma))
+    grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
+    return {
+        name: p - config.fast_lr * (g if create_graph else g.detach())
+        for (name, p), g in zip(params.items(), grads)
+    }
+
+
+def adapt(
+    policy: Policy,
+    params: Params,
+    episodes_per_step: Sequence[Episodes],
+    config: MAMLConfig,
+    create_graph: bool,
+) -> Params:
+    """The adaptation chain: step ``k`` uses the episodes sampled with the parameters after
+    step ``k − 1`` (MAML samples afresh before every inner step)."""
+    for episodes in episodes_per_step:
+        params = inner_step(policy, params, episodes, config, create_graph)
     return params
 
 
@@ -129,7 +140,7 @@ def adapt(
 class TaskBatch:
     """What one task contributes to a meta-update."""
 
-    train: Episodes  # sampled with θ, used to adapt
+    train: list[Episodes]  # one batch per inner step, each sampled before that step
     valid: Episodes  # sampled with the adapted θ', scored by the meta-objective
     valid_adv: torch.Tensor
     old_log_probs: torch.Tensor
@@ -251,16 +262,22 @@ class MAMLTRPO:
         start = time.perf_counter()
         torch.manual_seed(int(iteration_seed(config, it, 0).generate_state(1)[0]))
         tasks = self.task_source.sample_tasks(config.meta_batch_size, seed=iteration_seed(config, it, 1))
-        params = dict(self.policy.named_parameters())
-        train = self._sample(tasks, [params] * len(tasks), iteration_seed(config, it, 2))
-        adapted = [
-            {k: v.detach() for k, v in adapt(self.policy, params, eps, config, False).items()}
-            for eps in train
-        ]
-        valid = self._sample(tasks, adapted, iteration_seed(config, it, 3))
+        shared = dict(self.policy.named_parameters())
+        params: list[Params] = [shared] * len(tasks)
+        train: list[list[Episodes]] = [[] for _ in tasks]  # per task, one batch per inner step
+        for step in range(config.num_inner_steps):
+            for per_task, episodes in zip(
+                train, self._sample(tasks, params, iteration_seed(config, it, 2 + step))
+            ):
+                per_task.append(episodes)
+            params = [
+                {k: v.detach() for k, v in inner_step(self.policy, p, eps[-1], config, False).items()}
+                for p, eps in zip(params, train)
+            ]
+        valid = self._sample(tasks, params, iteration_seed(config, it, 1000))
         sampled = time.perf_counter()
         batches = []
-        for train_eps, valid_eps, params_i in zip(train, valid, adapted):
+        for train_eps, valid_eps, params_i in zip(train, valid, params):
             with torch.no_grad():
                 old_dist = self.policy(valid_eps.obs, params=params_i)
                 old_log_probs = old_dist.log_prob(valid_eps.actions)
@@ -274,10 +291,11 @@ class MAMLTRPO:
             {
                 "train/iteration": self.iteration,
                 "train/return": post,
-                "train/return_pre_adaptation": torch.cat([e.returns for e in train]).mean().item(),
+                "train/return_pre_adaptation": torch.cat([eps[0].returns for eps in train]).mean().item(),
                 "train/return_post_adaptation": post,
                 "train/env_steps": self.env_steps,
-                "time/iteration_env_steps": sum(e.num_steps for e in train + valid),
+                "time/iteration_env_steps": sum(e.num_steps for eps in train for e in eps)
+                + sum(e.num_steps for e in valid),
                 "time/sampling_s": sampled - start,
                 "time/learning_s": time.perf_counter() - sampled,
             }

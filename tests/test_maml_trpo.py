@@ -49,7 +49,7 @@ def test_inner_step_equals_a_hand_computed_policy_gradient_step():
     config = dataclasses.replace(TINY, fast_lr=0.3, num_inner_steps=1)
     adv = maml_trpo.advantages(episodes, config.gamma)
     params = dict(policy.named_parameters())
-    adapted = maml_trpo.adapt(policy, params, episodes, config, create_graph=False)
+    adapted = maml_trpo.adapt(policy, params, [episodes], config, create_graph=False)
 
     w = policy.mean[0].weight.detach().numpy()  # (1, 2)
     b = policy.mean[0].bias.detach().numpy()
@@ -80,9 +80,9 @@ def test_advantages_are_normalised_over_real_steps_only():
     assert torch.all(adv[~episodes.mask.bool()] == 0)
 
 
-@pytest.mark.parametrize("first_order", [False, True])
-def test_trpo_step_respects_the_kl_bound(first_order):
-    config = dataclasses.replace(TINY, first_order=first_order, max_kl=0.005)
+@pytest.mark.parametrize(("first_order", "inner_steps"), [(False, 1), (True, 1), (False, 2)])
+def test_trpo_step_respects_the_kl_bound(first_order, inner_steps):
+    config = dataclasses.replace(TINY, first_order=first_order, max_kl=0.005, num_inner_steps=inner_steps)
     algo = maml_trpo.MAMLTRPO(config)
     record = algo.train_iteration()
     assert record["loss/kl"] <= config.max_kl

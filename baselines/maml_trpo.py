@@ -271,7 +271,10 @@ class MAMLTRPO:
             ):
                 per_task.append(episodes)
             params = [
-                {k: v.detach() for k, v in inner_step(self.policy, p, eps[-1], config, False).items()}
+                {
+                    k: v.detach().requires_grad_()
+                    for k, v in inner_step(self.policy, p, eps[-1], config, False).items()
+                }
                 for p, eps in zip(params, train)
             ]
         valid = self._sample(tasks, params, iteration_seed(config, it, 1000))

@@ -39,11 +39,12 @@ class Walker2dParams(RandParamsEnv, Walker2dEnv):
     Held-out split ``"test"``: 40 tasks from the same law (in-distribution), pinned seed.
 
     ``set_task`` writes ``nominal × multiplier`` into the compiled model in place and calls
-    ``mujoco.mj_setConst`` (see :class:`~metabench.envs.dynamics.RandParamsEnv` for why: the
-    derived constants ``body_subtreemass``, ``*_invweight0``, ``dof_M0``, ``actuator_acc0`` and
-    ``stat.meanmass`` / ``stat.meaninertia`` change with mass and inertia, and the solver reads
-    them). The result is the model MuJoCo would compile from an XML with the scaled values. The
-    default task (all exponents 0) is the nominal model, exactly.
+    ``mujoco.mj_setConst``, which refreshes the constants MuJoCo derives from masses and
+    inertias (``body_subtreemass``, ``body_invweight0``, ``dof_invweight0``, ...). It is needed:
+    the solver sets contact and joint-limit softness from the inverse weights, and stale ones
+    move a rollout by up to metres (see :class:`~metabench.envs.dynamics.RandParamsEnv`). The
+    result is the model MuJoCo would compile from an XML with the scaled values. The default
+    task (all exponents 0) is the nominal model, exactly.
 
     ## Action Space
 

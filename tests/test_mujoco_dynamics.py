@@ -215,8 +215,8 @@ def test_per_axis_inertias_break_the_triangle_inequality_but_only_the_hinge_axis
     inert = task.to_dict()
     inertia = np.array(inert["body_inertia_exponent"])
     for i, k in enumerate(y_axis):
-        inertia[i, [a for a in range(3) if a != k]] = -inertia[i, [a for a in range(3) if a != k]]
-    inertia[0] = -inertia[0]
+        inertia[i, [axis for axis in range(3) if axis != k]] *= -1
+    inertia[0] *= -1
     inert["body_inertia_exponent"] = inertia.tolist()
     inert["body_mass_exponent"][0] = -inert["body_mass_exponent"][0]
     damping = np.array(inert["dof_damping_exponent"])
@@ -329,6 +329,22 @@ def test_reset_and_pickling_keep_the_parameters(env_id):
     assert_same_model(clone.unwrapped.model, env.unwrapped.model)
 
 
+@pytest.mark.parametrize(
+    ("env_id", "frame_skip", "dt"), [("MetaWalker2dParams-v0", 10, 0.02), ("MetaHopperParams-v0", 8, 0.016)]
+)
+def test_frame_skip_gives_pearls_time_step_and_survives_pickling(env_id, frame_skip, dt):
+    env = gym.make(env_id, frame_skip=frame_skip)
+    task = sample(env_id, 1, seed=11)[0]
+    env.unwrapped.set_task(task)
+    clone = pickle.loads(pickle.dumps(env))
+    for candidate in (env, clone):
+        assert candidate.unwrapped.dt == pytest.approx(dt) and candidate.unwrapped.get_task() == task
+        candidate.reset(seed=0)
+        x = candidate.unwrapped.data.qpos[0]
+        *_, info = candidate.step(np.zeros(candidate.action_space.shape))
+        assert info["reward_forward"] == pytest.approx((candidate.unwrapped.data.qpos[0] - x) / dt)
+
+
 @pytest.mark.parametrize("env_id", PARAMS_IDS)
 def test_vector_sub_envs_own_their_models(env_id):
     tasks = sample(env_id, 3, seed=9)
@@ -362,6 +378,8 @@ def test_params_set_task_rejects_other_shapes_and_exponents_out_of_range(env_id)
     other = "MetaHopperParams-v0" if env_id != "MetaHopperParams-v0" else "MetaWalker2dParams-v0"
     with pytest.raises(InvalidTaskError, match="must have shape"):
         env.set_task(gym.make(other).unwrapped.default_task())
+    with pytest.raises(InvalidTaskError, match="one body_inertia_exponent row per"):
+        env.set_task({**data, "body_inertia_exponent": data["body_inertia_exponent"][1:]})
     for bad in (3.0001, -3.5):
         with pytest.raises(InvalidTaskError, match=r"geom_friction_exponent: expected .*\[-3.0, 3.0\]"):
             env.set_task(with_exponent(env.default_task(), "geom_friction_exponent", (0, 0), bad))

@@ -95,6 +95,11 @@ class ParamsTask(Task):
             multiplier = PARAM_BASES[name] ** exponents
             multiplier.flags.writeable = False
             multipliers.append(multiplier)
+        if len(multipliers[0]) != len(multipliers[1]):
+            raise InvalidTaskError(
+                f"ParamsTask: expected one body_inertia_exponent row per body_mass_exponent "
+                f"entry, got {len(multipliers[1])} rows for {len(multipliers[0])} bodies"
+            )
         # Computed once here, so that applying the task is a multiply per array. Not a field:
         # equality, hashing and JSON see only the exponents.
         object.__setattr__(self, "_multipliers", tuple(multipliers))

@@ -115,6 +115,41 @@ FAMILIES: tuple[Family, ...] = (
         "direction ±1 along x",
         "learn2learn, after ProMP (Rothfuss et al. 2019)",
     ),
+    Family(
+        "MetaWalker2dParams-v0",
+        "metabench.envs.walker2d_params:Walker2dParams",
+        200,
+        "body mass, inertia, friction × 1.5^U(−3, 3), joint damping × 1.3^U(−3, 3), per element",
+        "PEARL (Rakelly et al. 2019)",
+    ),
+    Family(
+        "MetaHopperParams-v0",
+        "metabench.envs.hopper_params:HopperParams",
+        200,
+        "body mass, inertia, friction × 1.5^U(−3, 3), joint damping × 1.3^U(−3, 3), per element",
+        "PEARL (Rakelly et al. 2019)",
+    ),
+    Family(
+        "MetaHalfCheetahParams-v0",
+        "metabench.envs.half_cheetah_params:HalfCheetahParams",
+        200,
+        "body mass, inertia, friction × 1.5^U(−3, 3), joint damping × 1.3^U(−3, 3), per element",
+        "PEARL's law (Rakelly et al. 2019) on the cheetah",
+    ),
+    Family(
+        "MetaAntCrippled-v0",
+        "metabench.envs.ant_crippled:AntCrippled",
+        200,
+        "one leg's two motors disabled; legs 0–2 in training, leg 3 held out",
+        "Nagabandi et al. 2019",
+    ),
+    Family(
+        "MetaHalfCheetahCrippled-v0",
+        "metabench.envs.half_cheetah_crippled:HalfCheetahCrippled",
+        200,
+        "one joint's motor disabled; joints 1–5 in training, joint 0 held out",
+        "Nagabandi et al. 2019",
+    ),
 )
 
 

@@ -24,7 +24,8 @@ import mujoco
 import numpy as np
 from gymnasium import utils
 
-from metabench.core import InvalidTaskError, MetaEnv, Task, check_array, check_scalar
+from metabench.core import InvalidTaskError, Task, check_array, check_scalar
+from metabench.envs.mujoco_meta import MujocoMetaEnv
 
 __all__ = [
     "LOG_SCALE_LIMIT",
@@ -55,18 +56,13 @@ _PARAM_FIELDS = (
 )
 
 
-class _MujocoMetaEnv(MetaEnv):
-    """The task in every ``reset`` and ``step`` info of a gymnasium v5 MuJoCo env."""
+class _MujocoMetaEnv(MujocoMetaEnv):
+    """Gymnasium's own v5 ``step``, with the task in its info (the reward does not change)."""
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = super().step(action)
         info["task"] = self._active_task
         return obs, reward, terminated, truncated, info
-
-    def _get_reset_info(self) -> dict[str, Any]:
-        info = super()._get_reset_info()
-        info["task"] = self._active_task
-        return info
 
 
 # -- random physical parameters (PEARL) ----------------------------------------------------------

@@ -24,7 +24,8 @@ from gymnasium.envs.mujoco.ant_v5 import AntEnv
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 from gymnasium.envs.mujoco.humanoid_v5 import HumanoidEnv
 
-from metabench.core import InvalidTaskError, MetaEnv, Task, check_scalar
+from metabench.core import InvalidTaskError, Task, check_scalar
+from metabench.envs.mujoco_meta import MujocoMetaEnv
 
 __all__ = [
     "DirectionTask",
@@ -63,7 +64,7 @@ class HeadingTask(Task):
         check_scalar(self, "angle", 0.0, TWO_PI)
 
 
-class TaskRewardHalfCheetah(MetaEnv, HalfCheetahEnv):
+class TaskRewardHalfCheetah(MujocoMetaEnv, HalfCheetahEnv):
     """gymnasium's HalfCheetah v5 whose forward term ``_task_reward(x_velocity)`` is the task's.
 
     ``x_velocity`` is gymnasium's: the change of the root slide joint ``qpos[0]`` over the step,
@@ -72,11 +73,6 @@ class TaskRewardHalfCheetah(MetaEnv, HalfCheetahEnv):
 
     def _task_reward(self, x_velocity: float) -> float:
         raise NotImplementedError
-
-    def _get_reset_info(self) -> dict[str, Any]:
-        info = super()._get_reset_info()
-        info["task"] = self._active_task
-        return info
 
     def step(self, action: Any):
         qpos = self.data.qpos
@@ -100,7 +96,7 @@ class TaskRewardHalfCheetah(MetaEnv, HalfCheetahEnv):
         return self._get_obs(), reward, False, False, info
 
 
-class TaskRewardAnt(MetaEnv, AntEnv):
+class TaskRewardAnt(MujocoMetaEnv, AntEnv):
     """gymnasium's Ant v5 whose first reward term ``_task_reward(x, y, vx, vy)`` is the task's.
 
     ``(x, y)`` is the main body's (the torso's) position after the step and ``(vx, vy)`` its
@@ -118,11 +114,6 @@ class TaskRewardAnt(MetaEnv, AntEnv):
     def __init__(self, **kwargs: Any) -> None:
         AntEnv.__init__(self, **kwargs)
         self._main_body_id = self.model.body(self._main_body).id
-
-    def _get_reset_info(self) -> dict[str, Any]:
-        info = super()._get_reset_info()
-        info["task"] = self._active_task
-        return info
 
     def step(self, action: Any):
         data = self.data
@@ -160,7 +151,7 @@ class TaskRewardAnt(MetaEnv, AntEnv):
         return self._get_obs(), reward, terminated, False, info
 
 
-class TaskRewardHumanoid(MetaEnv, HumanoidEnv):
+class TaskRewardHumanoid(MujocoMetaEnv, HumanoidEnv):
     """gymnasium's Humanoid v5 whose forward term ``_task_reward(vx, vy)`` is the task's.
 
     ``(vx, vy)`` is the velocity of the centre of mass over the step (the body-mass-weighted
@@ -171,11 +162,6 @@ class TaskRewardHumanoid(MetaEnv, HumanoidEnv):
 
     def _task_reward(self, x_velocity: float, y_velocity: float) -> float:
         raise NotImplementedError
-
-    def _get_reset_info(self) -> dict[str, Any]:
-        info = super()._get_reset_info()
-        info["task"] = self._active_task
-        return info
 
     def _mass_center_xy(self) -> np.ndarray:
         mass = self.model.body_mass

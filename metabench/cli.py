@@ -11,6 +11,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from metabench.registration import FAMILIES
@@ -184,7 +185,7 @@ def _evaluate(args: argparse.Namespace, console: Console) -> int:
 
         if not isinstance(error, (AgentLoadError, EvaluationError, ResultFileError, ValueError)):
             raise
-        console.print(f"[red]error:[/red] {error}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         _report_partial(out, console)
         return 1
     console.print(f"wrote {out} ({len(result.units)} trials, {result.provenance.env_steps:,} env steps)")
@@ -220,7 +221,7 @@ def _report(args: argparse.Namespace, console: Console) -> int:
                 f"{args.results}: partial result ({len(result.units)} trials); finish it with metabench evaluate"
             )
     except ResultFileError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         return 1
     png = Path(args.png) if args.png else Path(args.results).with_suffix(".png")
     _print_summary(result, console, png, args.normalise, args.reps)
@@ -241,7 +242,7 @@ def _compare(args: argparse.Namespace, console: Console) -> int:
         if differences:
             raise ResultFileError("the two evaluations are not comparable:\n  " + "\n  ".join(differences))
     except ResultFileError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         return 1
     summary_a, summary_b = summarise(a, reps=args.reps), summarise(b, reps=args.reps)
     improvement = probability_of_improvement(a.headline_scores(), b.headline_scores(), reps=args.reps)

@@ -72,16 +72,17 @@ def summary_tables(result: EvaluationResult, summary: Summary) -> list[Table]:
         f"{agent.name}{privileged} on {result.env.id}: {protocol.describe()}; "
         f"{summary.runs} seeds × {summary.tasks} held-out tasks"
     )
-    headline = Table(title=title, caption="95% stratified-bootstrap confidence intervals (rliable)")
+    caption = "95% stratified-bootstrap confidence intervals (rliable)"
+    if summary.normalised is not None:
+        caption += "; normalised per task: 0 = random, 1 = oracle"
+    headline = Table(title=title, caption=caption)
     for column in ("score", "IQM [95% CI]", "mean [95% CI]"):
         headline.add_column(column, justify="left" if column == "score" else "right")
     headline.add_row(
         protocol.headline.replace("_", " "), _ci(summary.headline["iqm"]), _ci(summary.headline["mean"])
     )
     if summary.normalised is not None:
-        headline.add_row(
-            "normalised (0 random, 1 oracle)", _ci(summary.normalised["iqm"]), _ci(summary.normalised["mean"])
-        )
+        headline.add_row("normalised", _ci(summary.normalised["iqm"]), _ci(summary.normalised["mean"]))
     rounds = Table(title="Adaptation curve: mean episode return per round")
     for column in ("round", "scored", "IQM [95% CI]", "mean [95% CI]"):
         rounds.add_column(column, justify="right")

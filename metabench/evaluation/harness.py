@@ -88,10 +88,16 @@ class ResultMismatchError(EvaluationError, ValueError):
 
 
 def unit_seeds(seed: int, task_index: int, round_index: int, episode: int) -> tuple[int, np.random.Generator]:
-    """The env's reset seed and the agent's generator for one episode of one trial."""
+    """The env's reset seed and the agent's generator for one episode of one trial.
+
+    Both come from one ``SeedSequence`` keyed by the episode's place: the generator is seeded
+    with its first four words (what ``default_rng`` takes), the env with the fifth (which
+    gymnasium hashes again into its own stream). One sequence, not spawned children, because
+    this runs once per episode and a bandit's episodes are a single step.
+    """
     sequence = np.random.SeedSequence(seed, spawn_key=(EVAL_SPAWN_KEY, task_index, round_index, episode))
-    env_child, agent_child = sequence.spawn(2)
-    return int(env_child.generate_state(1)[0]), np.random.default_rng(agent_child)
+    env_seed = int(sequence.generate_state(5, np.uint64)[4])
+    return env_seed, np.random.default_rng(sequence)
 
 
 def trial_rng(seed: int, task_index: int) -> np.random.Generator:

@@ -23,7 +23,9 @@ from metabench.evaluation import evaluate
 from metabench.evaluation.harness import RunSpec, TrialRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
-CHEETAH = "MetaHalfCheetahVel-v0" if "MetaHalfCheetahVel-v0" in gym.registry else "bench_envs:MetaCheetahStandIn-v0"
+CHEETAH = (
+    "MetaHalfCheetahVel-v0" if "MetaHalfCheetahVel-v0" in gym.registry else "bench_envs:MetaCheetahStandIn-v0"
+)
 ENV_IDS = [CHEETAH, "MetaNavigation2D-v0", "MetaTabularMDP-v0"]
 UNITS = [(0, 0), (0, 1), (1, 2)]  # (seed, task) trials timed per repeat
 REPEATS = 5
@@ -70,7 +72,9 @@ def test_random_agent_harness_vs_bare_stepping(benchmark, env_id):
             best[name] = min(best[name], time.perf_counter() - start)
     total = sum(steps)
     ratios = {name: best["harness"] / t for name, t in best.items() if name != "harness"}
-    benchmark.extra_info.update({"env_steps": total, **{f"ratio vs {k}": round(v, 3) for k, v in ratios.items()}})
+    benchmark.extra_info.update(
+        {"env_steps": total, **{f"ratio vs {k}": round(v, 3) for k, v in ratios.items()}}
+    )
     print(
         f"\n{env_id}: {total} steps; harness {total / best['harness']:,.0f} steps/s; "
         + "; ".join(f"{k} {total / best[k]:,.0f} steps/s (harness ×{ratios[k]:.2f})" for k in ratios)

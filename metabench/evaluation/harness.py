@@ -256,13 +256,12 @@ class TrialRunner:
         self.info = _env_info(self.env, spec.env_id, spec.env_kwargs, spec.protocol, self.privileged)
         self.agent = _build_agent(factory, self.info)
         self._check, self._expected = _action_check(self.env.action_space)
-        self._observes = (
-            type(self.agent).observe is not Agent.observe if isinstance(self.agent, Agent) else True
-        )
         self._reset = getattr(self.agent, "reset", None)
-        self._observe = getattr(self.agent, "observe", None)
         self._adapt = getattr(self.agent, "adapt", None)
-        self._observes = self._observes and callable(self._observe)
+        # Skip building a Transition per step for agents that do not override observe.
+        observe = getattr(self.agent, "observe", None)
+        inherited = isinstance(self.agent, Agent) and type(self.agent).observe is Agent.observe
+        self._observe = observe if callable(observe) and not inherited else None
         self._round_envs: list[gym.Env] | None = None
         if "torch" in sys.modules:  # one thread per worker: workers, not threads, share the cores
             sys.modules["torch"].set_num_threads(1)
@@ -303,7 +302,6 @@ class TrialRunner:
         env_seed, rng = unit_seeds(seed, task_index, r, e)
         obs, _ = self.env.reset(seed=env_seed)
         act, check, step, observe = self.agent.act, self._check, self.env.step, self._observe
-        observes = self._observes
         total, length = 0.0, 0
         while True:
             action = act(obs, rng)
@@ -315,7 +313,7 @@ class TrialRunner:
             reward = float(reward)
             total += reward
             length += 1
-            if observes:
+            if observe is not None:
                 observe(Transition(obs, action, reward, next_obs, terminated, truncated, r, e))
             if terminated or truncated:
                 return total, length
@@ -353,7 +351,7 @@ class TrialRunner:
                 reward = float(reward)
                 totals[e] += reward
                 lengths[e] += 1
-                if self._observes:
+                if self._observe is not None:
                     self._observe(
                         Transition(observations[e], action, reward, next_obs, terminated, truncated, r, e)
                     )

@@ -83,7 +83,7 @@ def test_random_agent_harness_vs_bare_stepping(benchmark, env_id):
 
 
 def test_process_pool_speed_up_on_two_workers():
-    kwargs = dict(seeds=[0, 1], task_indices=range(10))
+    kwargs = dict(seeds=[0, 1, 2], task_indices=range(20))
     timings = {}
     for backend, workers in (("local", None), ("process", 2)):
         start = time.perf_counter()

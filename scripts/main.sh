@@ -20,5 +20,5 @@ done
 for agent in random straight-to-goal; do
     "$metabench" evaluate "$agent" --env MetaNavigation2D-v0 --out "$out/navigation-$agent.json" --no-summary
 done
-"$metabench" report "$out/navigation-random.json" --png "$out/navigation-random.png" --normalise
+"$metabench" report "$out/navigation-straight-to-goal.json" --png "$out/navigation-straight-to-goal.png"
 "$metabench" compare "$out/navigation-straight-to-goal.json" "$out/navigation-random.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from metabench.registration import FAMILIES
@@ -85,6 +87,173 @@ def _plot_returns(results: dict[str, np.ndarray], out: Path) -> Path:
     return path
 
 
+def _seeds(text: str) -> int | list[int]:
+    """``5`` (seeds 0..4) or ``0,3,7``."""
+    try:
+        if "," in text:
+            return [int(part) for part in text.split(",") if part.strip()]
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seeds or a comma-separated list, got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least one seed, got {value}")
+    return value
+
+
+def _env_kwarg(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+def _protocol_from_args(args: argparse.Namespace, env_id: str | None, env_kwargs: dict):
+    """The family's default protocol with the command line's changes (None: the default)."""
+    changes = {
+        name: getattr(args, name)
+        for name in ("rounds", "episodes_per_round", "headline", "split")
+        if getattr(args, name) is not None
+    }
+    if args.scored_rounds is not None:
+        changes["scored_rounds"] = tuple(int(r) - 1 for r in args.scored_rounds.split(","))
+    if not changes:
+        return None
+    from metabench.evaluation.harness import make_eval_env
+
+    if env_id is None:
+        raise ValueError("--rounds and the other protocol options need --env")
+    return make_eval_env(env_id, env_kwargs).unwrapped.default_protocol.replace(**changes)
+
+
+def _print_summary(result, console: Console, png: Path | None, simulate: bool, reps: int) -> None:
+    from metabench.evaluation.report import plot_curves, reference_bounds, summary_tables
+    from metabench.evaluation.stats import summarise
+
+    bounds = reference_bounds(result, simulate=simulate)
+    summary = summarise(result, bounds=bounds, reps=reps)
+    for table in summary_tables(result, summary):
+        console.print(table)
+    if bounds is None:
+        console.print(
+            "no normalised score: this family has no exact reference (try --normalise to simulate one)"
+            if not simulate
+            else "no normalised score: this family has no oracle reference"
+        )
+    if png is not None:
+        title = f"{result.agent.name} on {result.env.id}"
+        plot_curves([(result.agent.name, summary)], result.to_protocol().scored_rounds, title, png)
+        console.print(f"wrote {png}")
+
+
+def _evaluate(args: argparse.Namespace, console: Console) -> int:
+    from metabench.evaluation.harness import evaluate
+    from metabench.evaluation.results import EvaluationResult
+
+    env_kwargs = dict(args.env_kwarg or [])
+    protocol = _protocol_from_args(args, args.env, env_kwargs)
+    out = Path(args.out)
+    try:
+        result = evaluate(
+            args.agent,
+            args.env,
+            seeds=args.seeds,
+            protocol=protocol,
+            env_kwargs=env_kwargs or None,
+            task_indices=range(args.max_tasks) if args.max_tasks else None,
+            out=out,
+            resume=not args.overwrite,
+            backend=args.backend,
+            workers=args.workers,
+            ray_address=args.ray_address,
+            save_every=args.save_every,
+            progress=not args.no_progress,
+            console=console,
+        )
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]")
+        _report_partial(out, console)
+        return 130
+    except Exception as error:
+        from metabench.evaluation.agent import AgentLoadError
+        from metabench.evaluation.harness import EvaluationError
+        from metabench.evaluation.results import ResultFileError
+
+        if not isinstance(error, (AgentLoadError, EvaluationError, ResultFileError, ValueError)):
+            raise
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        _report_partial(out, console)
+        return 1
+    console.print(f"wrote {out} ({len(result.units)} trials, {result.provenance.env_steps:,} env steps)")
+    if not args.no_summary:
+        try:
+            _print_summary(EvaluationResult.load(out), console, None, False, args.reps)
+        except ImportError as error:
+            console.print(f"(no summary: {error})")
+    return 0
+
+
+def _report_partial(out: Path, console: Console) -> None:
+    from metabench.evaluation.results import EvaluationResult, ResultFileError
+
+    try:
+        partial = EvaluationResult.load(out)
+    except ResultFileError:
+        return
+    if partial.status == "partial":
+        total = len(partial.seeds) * len(partial.task_indices)
+        console.print(
+            f"{len(partial.units)}/{total} trials are saved in {out}; run the same command again to resume"
+        )
+
+
+def _report(args: argparse.Namespace, console: Console) -> int:
+    from metabench.evaluation.results import EvaluationResult, ResultFileError
+
+    try:
+        result = EvaluationResult.load(args.results)
+        if result.status != "complete":
+            raise ResultFileError(
+                f"{args.results}: partial result ({len(result.units)} trials); finish it with metabench evaluate"
+            )
+    except ResultFileError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        return 1
+    png = Path(args.png) if args.png else Path(args.results).with_suffix(".png")
+    _print_summary(result, console, png, args.normalise, args.reps)
+    return 0
+
+
+def _compare(args: argparse.Namespace, console: Console) -> int:
+    from metabench.evaluation.report import comparison_table, plot_curves
+    from metabench.evaluation.results import EvaluationResult, ResultFileError
+    from metabench.evaluation.stats import probability_of_improvement, summarise
+
+    try:
+        a, b = (EvaluationResult.load(path) for path in (args.a, args.b))
+        for path, result in ((args.a, a), (args.b, b)):
+            if result.status != "complete":
+                raise ResultFileError(f"{path}: partial result; finish it with metabench evaluate")
+        differences = a.comparable_with(b)
+        if differences:
+            raise ResultFileError("the two evaluations are not comparable:\n  " + "\n  ".join(differences))
+    except ResultFileError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        return 1
+    summary_a, summary_b = summarise(a, reps=args.reps), summarise(b, reps=args.reps)
+    improvement = probability_of_improvement(a.headline_scores(), b.headline_scores(), reps=args.reps)
+    console.print(comparison_table(a, b, summary_a, summary_b, improvement))
+    if args.png:
+        title = f"{a.agent.name} vs {b.agent.name} on {a.env.id}"
+        curves = [(a.agent.name, summary_a), (b.agent.name, summary_b)]
+        console.print(f"wrote {plot_curves(curves, a.to_protocol().scored_rounds, title, Path(args.png))}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``metabench`` command."""
     import metabench  # noqa: F401 - registers the families
@@ -96,9 +265,72 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--tasks", type=int, default=5, help="held-out tasks per family")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default=None, help="folder for the plot (needs matplotlib)")
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score an agent's few-shot adaptation on a family's held-out tasks",
+        description="Run the family's evaluation protocol for an agent on every held-out task and seed, "
+        "and write one result file (resumed if it holds a partial run of the same evaluation).",
+    )
+    evaluate.add_argument(
+        "agent",
+        help="a reference agent (random, oracle, thompson, ucb1, greedy, bayes-optimal, psrl, "
+        "straight-to-goal), a checkpoint directory, or module:function",
+    )
+    evaluate.add_argument("--env", help="the family's id (default: the checkpoint's)")
+    evaluate.add_argument(
+        "--seeds", type=_seeds, default=5, help="number of seeds, or a list 0,1,2 (default 5)"
+    )
+    evaluate.add_argument("--out", default="results.json", help="the result file (default results.json)")
+    evaluate.add_argument("--backend", choices=("local", "process", "ray"), default="process")
+    evaluate.add_argument("--workers", type=int, help="processes or Ray actors (default: CPU count)")
+    evaluate.add_argument("--ray-address", help="a Ray cluster to join (default: a local instance)")
+    evaluate.add_argument(
+        "--env-kwarg",
+        type=_env_kwarg,
+        action="append",
+        metavar="KEY=VALUE",
+        help="gym.make keyword argument (e.g. num_arms=10); repeatable",
+    )
+    group = evaluate.add_argument_group("protocol (default: the family's; the leaderboard ranks only that)")
+    group.add_argument("--rounds", type=int)
+    group.add_argument("--episodes-per-round", type=int)
+    group.add_argument("--scored-rounds", help="1-based, comma-separated")
+    group.add_argument("--headline", choices=("mean_return", "cumulative_return"))
+    group.add_argument("--split", help="held-out split (default test)")
+    evaluate.add_argument("--max-tasks", type=int, help="only the first N held-out tasks (quick looks)")
+    evaluate.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming --out")
+    evaluate.add_argument(
+        "--save-every",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="save finished trials at least this often (default 2)",
+    )
+    evaluate.add_argument("--no-progress", action="store_true")
+    evaluate.add_argument("--no-summary", action="store_true", help="skip the table of scores at the end")
+    evaluate.add_argument("--reps", type=int, default=2000, help="bootstrap replications")
+
+    report = commands.add_parser("report", help="table with confidence intervals and a PNG adaptation curve")
+    report.add_argument("results", help="a result file from metabench evaluate")
+    report.add_argument("--png", help="where to write the plot (default: RESULTS with .png)")
+    report.add_argument(
+        "--normalise",
+        action="store_true",
+        help="also simulate random and oracle references where no exact one exists",
+    )
+    report.add_argument("--reps", type=int, default=2000, help="bootstrap replications")
+
+    compare = commands.add_parser("compare", help="probability of improvement between two result files")
+    compare.add_argument("a")
+    compare.add_argument("b")
+    compare.add_argument("--png", help="plot both adaptation curves here")
+    compare.add_argument("--reps", type=int, default=2000, help="bootstrap replications")
+
     args = parser.parse_args(argv)
     console = Console()
-    return {"list": _list, "demo": _demo}[args.command](args, console)
+    handlers = {"list": _list, "demo": _demo, "evaluate": _evaluate, "report": _report, "compare": _compare}
+    return handlers[args.command](args, console)
 
 
 if __name__ == "__main__":

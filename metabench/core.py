@@ -26,6 +26,8 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from metabench.protocol import LOCOMOTION, Protocol
+
 __all__ = [
     "InvalidTaskError",
     "MetaEnv",
@@ -212,6 +214,9 @@ class MetaEnv:
     test_seed: ClassVar[int] = 0
     #: Held-out splits: name -> (number of tasks, one-line description).
     test_splits: ClassVar[dict[str, tuple[int, str]]] = {}
+    #: The evaluation protocol the leaderboard ranks this family under (see
+    #: :mod:`metabench.protocol`). Locomotion's by default; cheap families override it.
+    default_protocol: ClassVar[Protocol] = LOCOMOTION
 
     # -- hooks for families ---------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metabench.core import InvalidTaskError, MetaEnv, Task, check_array
+from metabench.protocol import Protocol
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,16 @@ class Bandit(MetaEnv, gym.Env):
     task_type = BanditTask
     test_seed = 101
     test_splits = {"test": (100, "in-distribution: 100 tasks from the training law")}
+    #: RL²'s bandit setting (Duan et al. 2016, Table 1): a trial of n = 10 pulls, one pull per
+    #: episode, scored by its total reward. Each pull is a round, so the adaptation curve is the
+    #: mean reward of each pull. Other n (100, 500) with ``Protocol.replace(rounds=n)``.
+    default_protocol = Protocol(
+        rounds=10,
+        episodes_per_round=1,
+        scored_rounds=tuple(range(10)),
+        headline="cumulative_return",
+        source="RL² (Duan et al. 2016) Table 1: total reward over a trial of n = 10 pulls",
+    )
 
     def __init__(self, num_arms: int = 5) -> None:
         if isinstance(num_arms, bool) or not isinstance(num_arms, int) or num_arms < 2:

@@ -10,6 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metabench.core import InvalidTaskError, MetaEnv, Task, check_scalar
+from metabench.protocol import Protocol
 
 #: Action index -> (dx, dy): stay, up, right, down, left (VariBAD's order).
 MOVES = np.array([(0, 0), (0, 1), (1, 0), (0, -1), (-1, 0)])
@@ -81,6 +82,16 @@ class GridNavi(MetaEnv, gym.Env):
     task_type = GridGoalTask
     test_seed = 105
     test_splits = {"test": (21, "in-distribution: each of the 21 goal cells once")}
+    #: VariBAD's Bayes-adaptive setting (Zintgraf et al. 2020; ``lmzintgraf/varibad``
+    #: ``config/gridworld``, ``max_rollouts_per_task = 4``): 4 consecutive episodes on one goal,
+    #: scored by their total return (the BAMDP return an agent should maximise).
+    default_protocol = Protocol(
+        rounds=4,
+        episodes_per_round=1,
+        scored_rounds=(0, 1, 2, 3),
+        headline="cumulative_return",
+        source="VariBAD (Zintgraf et al. 2020): total return over 4 episodes on one goal",
+    )
 
     def __init__(self, size: int = 5) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or size < 3:

@@ -10,6 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metabench.core import MetaEnv, Task, check_array
+from metabench.protocol import Protocol
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,16 @@ class Navigation2D(MetaEnv, gym.Env):
     task_type: type[Task] = GoalTask
     test_seed = 103
     test_splits = {"test": (40, "in-distribution: 40 goals from the training law")}
+    #: MAML's evaluation (Finn et al. 2017, 2-D navigation; ``tristandeleu/pytorch-maml-rl``
+    #: ``test.py``): 20 trajectories, one adaptation step, then 20 trajectories scored by their
+    #: mean return.
+    default_protocol = Protocol(
+        rounds=2,
+        episodes_per_round=20,
+        scored_rounds=(1,),
+        headline="mean_return",
+        source="MAML (Finn et al. 2017): 20 trajectories per adaptation step, scored after one step",
+    )
     #: Largest displacement per step along each axis.
     max_step = 0.1
     #: Termination tolerance along each axis (MAML's code).

@@ -9,6 +9,7 @@ import numpy as np
 
 from metabench.core import Task, check_scalar
 from metabench.envs.navigation import Navigation2D
+from metabench.protocol import Protocol
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,18 @@ class Navigation2DSparse(Navigation2D):
     task_type = SemicircleGoalTask
     test_seed = 104
     test_splits = {"test": (20, "in-distribution: 20 angles from the training law")}
+    #: PEARL's online evaluation of the sparse point robot (``katerakelly/oyster``,
+    #: ``configs/sparse-point-robot.json``: 400 eval steps = 20 trajectories of 20 steps, the
+    #: first ``num_exp_traj_eval = 5`` exploratory, the posterior updated after each). PEARL
+    #: reports the last trajectory's return; we score the mean of the last round of 5, which
+    #: measures the same adapted behaviour with less variance.
+    default_protocol = Protocol(
+        rounds=4,
+        episodes_per_round=5,
+        scored_rounds=(3,),
+        headline="mean_return",
+        source="PEARL (Rakelly et al. 2019) sparse point robot: 20 online trajectories, last ones scored",
+    )
 
     def __init__(self, goal_radius: float = 0.2) -> None:
         if not (isinstance(goal_radius, (int, float)) and 0 < goal_radius < math.inf):

@@ -10,6 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metabench.core import InvalidTaskError, MetaEnv, Task, check_array
+from metabench.protocol import Protocol
 
 #: Tolerance on each transition row summing to one.
 ROW_SUM_TOLERANCE = 1e-6
@@ -89,6 +90,16 @@ class TabularMDP(MetaEnv, gym.Env):
     task_type = TabularMDPTask
     test_seed = 102
     test_splits = {"test": (100, "in-distribution: 100 tasks from the training law")}
+    #: RL²'s tabular setting (Duan et al. 2016, Table 2): a trial of n = 10 episodes of 10
+    #: steps, scored by its total reward; each episode is a round. Other n (25, 50, 75, 100)
+    #: with ``Protocol.replace(rounds=n)``.
+    default_protocol = Protocol(
+        rounds=10,
+        episodes_per_round=1,
+        scored_rounds=tuple(range(10)),
+        headline="cumulative_return",
+        source="RL² (Duan et al. 2016) Table 2: total reward over a trial of n = 10 episodes",
+    )
 
     def __init__(self, num_states: int = 10, num_actions: int = 5) -> None:
         for name, value in (("num_states", num_states), ("num_actions", num_actions)):

@@ -17,16 +17,21 @@ import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-from metabench.baselines.common.linear_baseline import LinearFeatureBaseline
-from metabench.baselines.common.math import backtracking_line_search, conjugate_gradient, discounted_cumsum
-from metabench.baselines.common.policies import Policy, make_policy
-from metabench.baselines.common.sampler import Episodes, TaskBatchSampler
 from torch.distributions import kl_divergence
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+from metabench.baselines.common.checkpoint import load_checkpoint
+from metabench.baselines.common.linear_baseline import LinearFeatureBaseline
+from metabench.baselines.common.math import backtracking_line_search, conjugate_gradient, discounted_cumsum
+from metabench.baselines.common.policies import CategoricalMLPPolicy, Policy, make_policy, sample_with
+from metabench.baselines.common.sampler import Episodes, TaskBatchSampler
+from metabench.evaluation.agent import Agent, EnvInfo, Transition
 
 Params = dict[str, torch.Tensor]
 
@@ -359,3 +364,73 @@ CONFIGS: dict[tuple[str, str], MAMLConfig] = {
         checkpoint_every=5,
     ),
 }
+
+
+# -- The trained agent, for the evaluation harness ----------------------------------------------
+
+
+class MAMLAgent(Agent):
+    """Acts with the meta-learned policy; after each round, one inner step on that round's
+    episodes (so round ``k`` is scored after ``k`` gradient steps of adaptation)."""
+
+    name = "maml-trpo"
+
+    def __init__(self, policy: Policy, config: MAMLConfig, info: EnvInfo, meta_train_steps: int) -> None:
+        self.policy, self.config, self.info = policy, config, info
+        self.meta_train_steps = meta_train_steps
+        self.params: Params = {}
+        self.round: list[list[tuple[np.ndarray, Any, float]]] = []
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.params = {k: v.detach() for k, v in self.policy.named_parameters()}
+        self.round = [[]]
+
+    def _flat(self, obs: Any) -> torch.Tensor:
+        return torch.as_tensor(gym.spaces.flatten(self.info.observation_space, obs), dtype=torch.float32)
+
+    def act(self, obs: Any, rng: np.random.Generator) -> Any:
+        with torch.no_grad():
+            return sample_with(self.policy(self._flat(obs)[None], params=self.params), rng)
+
+    def observe(self, transition: Transition) -> None:
+        self.round[-1].append((self._flat(transition.obs), transition.action, transition.reward))
+        if transition.done:
+            self.round.append([])
+
+    def adapt(self) -> None:
+        episodes = [e for e in self.round if e]
+        self.round = [[]]
+        if not episodes:
+            return
+        params = {k: v.clone().requires_grad_() for k, v in self.params.items()}
+        new = inner_step(
+            self.policy, params, pad_episodes(episodes, self.policy), self.config, create_graph=False
+        )
+        self.params = {k: v.detach() for k, v in new.items()}
+
+
+def pad_episodes(episodes: list[list[tuple[torch.Tensor, Any, float]]], policy: Policy) -> Episodes:
+    """Lists of (flat obs, action, reward) per episode as padded ``(T, N)`` tensors."""
+    length, n = max(len(e) for e in episodes), len(episodes)
+    obs = torch.zeros(length, n, episodes[0][0][0].shape[0])
+    discrete = isinstance(policy, CategoricalMLPPolicy)
+    act_shape = () if discrete else np.shape(episodes[0][0][1])
+    actions = torch.zeros(length, n, *act_shape, dtype=torch.int64 if discrete else torch.float32)
+    rewards, mask, ends = torch.zeros(length, n), torch.zeros(length, n), torch.zeros(length, n)
+    for i, episode in enumerate(episodes):
+        for t, (o, a, r) in enumerate(episode):
+            obs[t, i] = o
+            actions[t, i] = torch.as_tensor(a)
+            rewards[t, i] = r
+            mask[t, i] = 1.0
+        ends[len(episode) - 1, i] = 1.0
+    return Episodes(obs, actions, rewards, mask, ends)
+
+
+def load_agent(info: EnvInfo, checkpoint: Path) -> MAMLAgent:
+    """The harness's factory for a ``metabench train maml-trpo`` run directory."""
+    state = load_checkpoint(checkpoint)
+    config = config_from_dict(state["config"])
+    policy = make_policy(info.observation_space, info.action_space, config.hidden, config.activation)
+    policy.load_state_dict(state["algorithm"]["policy"])
+    return MAMLAgent(policy, config, info, int(state["algorithm"]["env_steps"]))

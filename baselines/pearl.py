@@ -18,13 +18,18 @@ import copy
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
-from metabench.baselines.common.policies import mlp
 from torch import nn
+
+from metabench.baselines.common.checkpoint import load_checkpoint
+from metabench.baselines.common.policies import mlp
+from metabench.evaluation.agent import Agent, EnvInfo, Transition
 
 
 @dataclass(frozen=True)
@@ -558,3 +563,65 @@ CONFIGS: dict[tuple[str, str], PEARLConfig] = {
         checkpoint_every=10,
     ),
 }
+
+
+# -- The trained agent, for the evaluation harness ----------------------------------------------
+
+
+class PEARLAgent(Agent):
+    """Posterior sampling (PEARL section 4.3): z is drawn from the current posterior at the start
+    of each episode (the prior before any context) and held for the episode; every transition
+    joins the context, and the posterior is updated after the episode. Actions are the policy's
+    mean given z, as PEARL evaluates (``eval_deterministic``)."""
+
+    name = "pearl"
+
+    def __init__(
+        self, nets: PEARLNetworks, config: PEARLConfig, info: EnvInfo, meta_train_steps: int
+    ) -> None:
+        self.nets, self.config, self.info = nets, config, info
+        self.meta_train_steps = meta_train_steps
+        self.context: list[np.ndarray] = []
+        self.z: torch.Tensor | None = None
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.context, self.z = [], None
+
+    def act(self, obs: Any, rng: np.random.Generator) -> Any:
+        if self.z is None:  # a new episode: sample z from the posterior given the context so far
+            rows = np.array(self.context, dtype=np.float32) if self.context else np.zeros((0, 1), np.float32)
+            context = torch.as_tensor(rows[None])
+            with torch.no_grad():
+                mean, variance = self.nets.encoder.posterior(context)
+            noise = torch.as_tensor(rng.standard_normal(self.config.latent_size), dtype=torch.float32)
+            self.z = sample_z(mean[0], variance[0], noise)
+        flat = torch.as_tensor(gym.spaces.flatten(self.info.observation_space, obs), dtype=torch.float32)
+        with torch.no_grad():
+            action, _, _ = self.nets.policy(flat, self.z, deterministic=True)
+        low, high = self.info.action_space.low, self.info.action_space.high
+        return (low + (action.numpy() + 1.0) * 0.5 * (high - low)).astype(self.info.action_space.dtype)
+
+    def observe(self, transition: Transition) -> None:
+        space = self.info.observation_space
+        low, high = self.info.action_space.low, self.info.action_space.high
+        unit_action = 2.0 * (np.asarray(transition.action, dtype=np.float64) - low) / (high - low) - 1.0
+        row = {
+            "obs": gym.spaces.flatten(space, transition.obs),
+            "actions": unit_action,
+            "rewards": np.float32(transition.reward),
+            "next_obs": gym.spaces.flatten(space, transition.next_obs),
+        }
+        self.context.append(context_tensor(row, self.config.use_next_obs_in_context))
+        if transition.done:
+            self.z = None
+
+
+def load_agent(info: EnvInfo, checkpoint: Path) -> PEARLAgent:
+    """The harness's factory for a ``metabench train pearl`` run directory (loads on CPU)."""
+    state = load_checkpoint(checkpoint)
+    config = config_from_dict({**state["config"], "device": "cpu"})
+    nets = PEARLNetworks(
+        gym.spaces.flatdim(info.observation_space), gym.spaces.flatdim(info.action_space), config
+    )
+    nets.load_state_dict(state["algorithm"]["nets"])
+    return PEARLAgent(nets, config, info, int(state["algorithm"]["env_steps"]))

@@ -15,15 +15,20 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-from metabench.baselines.common.math import gae
-from metabench.baselines.common.sampler import Episodes, TaskBatchSampler
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
+from metabench.baselines.common.checkpoint import load_checkpoint
+from metabench.baselines.common.math import gae
+from metabench.baselines.common.policies import sample_with
+from metabench.baselines.common.sampler import Episodes, TaskBatchSampler
+from metabench.evaluation.agent import Agent, EnvInfo, Transition
 from metabench.wrappers import TrialHistory
 
 
@@ -271,3 +276,47 @@ CONFIGS: dict[tuple[str, str], RL2Config] = {
 }
 CONFIGS[("MetaBandit-v0", "paper")] = CONFIGS[("MetaBandit-v0", "paper-k5-n10")]
 CONFIGS[("MetaTabularMDP-v0", "paper")] = CONFIGS[("MetaTabularMDP-v0", "paper-n10")]
+
+
+# -- The trained agent, for the evaluation harness ----------------------------------------------
+
+
+class RL2Agent(Agent):
+    """Carries the GRU's hidden state across every episode and round of a trial; ``reset``
+    (a new task) clears it. Its input is built exactly as :class:`metabench.TrialHistory`
+    builds it during training."""
+
+    name = "rl2"
+
+    def __init__(self, model: RecurrentActorCritic, info: EnvInfo, meta_train_steps: int) -> None:
+        self.model, self.info, self.meta_train_steps = model, info, meta_train_steps
+        self.history = np.zeros(gym.spaces.flatdim(info.action_space) + 1, dtype=np.float32)
+        self.flag = 0.0
+        self.state = model.initial_state(1)
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.history[:] = 0.0
+        self.flag = 0.0
+        self.state = self.model.initial_state(1)
+
+    def act(self, obs: Any, rng: np.random.Generator) -> Any:
+        flat = gym.spaces.flatten(self.info.observation_space, obs)
+        inputs = torch.as_tensor(np.concatenate([flat, self.history, [self.flag]]), dtype=torch.float32)
+        with torch.no_grad():
+            dist, _, self.state = self.model(inputs[None, None], self.state)
+        return sample_with(dist, rng)
+
+    def observe(self, transition: Transition) -> None:
+        self.history[:-1] = gym.spaces.flatten(self.info.action_space, transition.action)
+        self.history[-1] = transition.reward
+        self.flag = float(transition.done)
+
+
+def load_agent(info: EnvInfo, checkpoint: Path) -> RL2Agent:
+    """The harness's factory for a ``metabench train rl2`` run directory."""
+    state = load_checkpoint(checkpoint)
+    config = config_from_dict(state["config"])
+    input_size = gym.spaces.flatdim(info.observation_space) + gym.spaces.flatdim(info.action_space) + 2
+    model = RecurrentActorCritic(input_size, info.action_space, config.hidden_size)
+    model.load_state_dict(state["algorithm"]["model"])
+    return RL2Agent(model, info, int(state["algorithm"]["env_steps"]))

@@ -17,10 +17,11 @@ from types import ModuleType
 from typing import Any
 
 import torch
-from metabench.baselines.common.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from metabench.baselines.common.logger import Logger
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from metabench.baselines.common.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from metabench.baselines.common.logger import Logger
 
 ALGORITHMS = {
     "maml-trpo": "metabench.baselines.maml_trpo",

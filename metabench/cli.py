@@ -123,8 +123,12 @@ def _protocol_from_args(args: argparse.Namespace, env_id: str | None, env_kwargs
         changes["scored_rounds"] = tuple(int(r) - 1 for r in args.scored_rounds.split(","))
     if not changes:
         return None
+    from metabench.evaluation.agent import load_checkpoint_manifest
     from metabench.evaluation.harness import make_eval_env
 
+    if env_id is None and Path(args.agent).exists():  # a checkpoint names the env it was trained on
+        _, manifest = load_checkpoint_manifest(args.agent)
+        env_id, env_kwargs = manifest.get("env"), env_kwargs or manifest.get("env_kwargs") or {}
     if env_id is None:
         raise ValueError("--rounds and the other protocol options need --env")
     return make_eval_env(env_id, env_kwargs).unwrapped.default_protocol.replace(**changes)
@@ -155,9 +159,9 @@ def _evaluate(args: argparse.Namespace, console: Console) -> int:
     from metabench.evaluation.results import EvaluationResult
 
     env_kwargs = dict(args.env_kwarg or [])
-    protocol = _protocol_from_args(args, args.env, env_kwargs)
     out = Path(args.out)
     try:
+        protocol = _protocol_from_args(args, args.env, env_kwargs)
         result = evaluate(
             args.agent,
             args.env,
@@ -194,6 +198,23 @@ def _evaluate(args: argparse.Namespace, console: Console) -> int:
             _print_summary(EvaluationResult.load(out), console, None, False, args.reps)
         except ImportError as error:
             console.print(f"(no summary: {error})")
+    return 0
+
+
+def _train(args: argparse.Namespace, console: Console) -> int:
+    # The CLI is the top layer: it may reach the baselines, lazily (the harness never does).
+    from metabench.baselines.train import train
+
+    overrides = dict(args.set or [])
+    if args.device:
+        overrides["device"] = args.device
+    try:
+        train(args.algorithm, args.env, args.config, Path(args.out), seed=args.seed, resume=args.resume,
+              overrides=overrides, console=console)
+    except (ValueError, FileExistsError, FileNotFoundError, TypeError) as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        return 1
+    console.print(f"wrote {args.out}: evaluate it with 'metabench evaluate {args.out}'")
     return 0
 
 
@@ -311,6 +332,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate.add_argument("--no-summary", action="store_true", help="skip the table of scores at the end")
     evaluate.add_argument("--reps", type=int, default=2000, help="bootstrap replications")
 
+    train = commands.add_parser(
+        "train",
+        help="meta-train a reference baseline (maml-trpo, rl2, pearl)",
+        description="Meta-train a baseline with a named config; the run directory it writes (checkpoint, "
+        "progress.csv, TensorBoard logs) loads straight into 'metabench evaluate'.",
+    )
+    train.add_argument("algorithm", choices=("maml-trpo", "rl2", "pearl"))
+    train.add_argument("--env", required=True, help="the family to meta-train on")
+    train.add_argument("--config", default="paper", help="named config: paper (the paper's values) or ci (tiny)")
+    train.add_argument("--seed", type=int, default=None, help="overrides the config's seed")
+    train.add_argument("--out", required=True, help="the run directory")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    train.add_argument("--device", help="torch device, e.g. cuda (PEARL)")
+    train.add_argument(
+        "--set", type=_env_kwarg, action="append", metavar="FIELD=VALUE", help="override one config field; repeatable"
+    )
+
     report = commands.add_parser("report", help="table with confidence intervals and a PNG adaptation curve")
     report.add_argument("results", help="a result file from metabench evaluate")
     report.add_argument("--png", help="where to write the plot (default: RESULTS with .png)")
@@ -329,7 +367,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     console = Console()
-    handlers = {"list": _list, "demo": _demo, "evaluate": _evaluate, "report": _report, "compare": _compare}
+    handlers = {
+        "list": _list,
+        "demo": _demo,
+        "train": _train,
+        "evaluate": _evaluate,
+        "report": _report,
+        "compare": _compare,
+    }
     return handlers[args.command](args, console)
 
 

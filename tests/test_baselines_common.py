@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+
 from metabench.baselines.common.linear_baseline import LinearFeatureBaseline, features
 from metabench.baselines.common.math import (
     backtracking_line_search,

@@ -8,13 +8,13 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+
+import metabench  # noqa: F401
 from metabench.baselines import maml_trpo
 from metabench.baselines.common.checkpoint import load_checkpoint
 from metabench.baselines.common.policies import GaussianMLPPolicy
 from metabench.baselines.common.sampler import Episodes, TaskBatchSampler
 from metabench.baselines.train import train
-
-import metabench  # noqa: F401
 
 TINY = dataclasses.replace(
     maml_trpo.CONFIGS[("*", "ci")],

@@ -8,12 +8,12 @@ import math
 import gymnasium as gym
 import numpy as np
 import torch
+
+import metabench  # noqa: F401
 from metabench.baselines import rl2
 from metabench.baselines.common.checkpoint import load_checkpoint
 from metabench.baselines.common.sampler import Episodes
 from metabench.baselines.train import train
-
-import metabench  # noqa: F401
 
 TINY = dataclasses.replace(
     rl2.CONFIGS[("*", "ci")],

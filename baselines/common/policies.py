@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
@@ -82,3 +83,17 @@ def make_policy(
     if isinstance(action_space, gym.spaces.Discrete):
         return CategoricalMLPPolicy(obs_dim, int(action_space.n), hidden, activation)
     raise ValueError(f"expected a Box or Discrete action space, got {action_space}")
+
+
+def sample_with(dist: Distribution, rng: np.random.Generator) -> np.ndarray:
+    """One draw from a single-observation ``dist`` using the numpy generator ``rng`` (the
+    evaluation harness hands every agent the episode's own generator): a categorical by
+    inverting its CDF with one uniform draw, a diagonal Gaussian as mean + std · N(0, 1)."""
+    if isinstance(dist, Categorical):
+        cdf = np.cumsum(dist.probs.detach().reshape(-1).double().numpy())
+        return np.int64(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(cdf) - 1))
+    if isinstance(dist, Independent) and isinstance(dist.base_dist, Normal):
+        mean = dist.base_dist.loc.detach().reshape(-1).numpy()
+        std = dist.base_dist.scale.detach().reshape(-1).numpy()
+        return (mean + std * rng.standard_normal(mean.shape)).astype(np.float32)
+    raise ValueError(f"expected a Categorical or diagonal Normal distribution, got {type(dist).__name__}")

@@ -94,6 +94,33 @@ class PEARLConfig:
     """Constructor kwargs of the family."""
 
 
+def resolve_device(name: str) -> torch.device:
+    """The torch device ``name`` ("cpu", "cuda", "cuda:1", "mps"), checked to exist here.
+
+    Raises:
+        ValueError: naming the device and what is available, for a malformed name or a device
+            this machine lacks (torch would otherwise fail later, deep inside ``.to``).
+    """
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device {name!r}: expected 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {name!r}: CUDA is not available on this machine; use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"device {name!r}: only {count} CUDA device(s) here (cuda:0..cuda:{count - 1})")
+        return device
+    if device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"device {name!r}: MPS is not available on this machine; use --device cpu")
+        return device
+    raise ValueError(f"device {name!r}: expected 'cpu', 'cuda', 'cuda:N' or 'mps'")
+
+
 # -- The encoder and its product-of-Gaussians posterior -----------------------------------------
 
 
@@ -151,8 +178,8 @@ class TanhGaussianPolicy(nn.Module):
         z: torch.Tensor,
         deterministic: bool = False,
         noise: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns (action in [−1, 1], its log-probability, the pre-tanh mean)."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (action in [−1, 1], its log-probability, the pre-tanh mean and log std)."""
         out = self.net(torch.cat([obs, z], -1))
         mean, log_std = out[..., : self.act_dim], out[..., self.act_dim :].clamp(LOG_STD_MIN, LOG_STD_MAX)
         std = log_std.exp()
@@ -163,7 +190,7 @@ class TanhGaussianPolicy(nn.Module):
         action = torch.tanh(pre_tanh)
         gaussian = torch.distributions.Normal(mean, std)
         log_prob = (gaussian.log_prob(pre_tanh) - torch.log1p(-action.pow(2) + 1e-6)).sum(-1)
-        return action, log_prob, mean
+        return action, log_prob, mean, log_std
 
 
 def critic(in_size: int, hidden: tuple[int, ...]) -> nn.Module:
@@ -249,7 +276,7 @@ class PEARL:
 
     def __init__(self, config: PEARLConfig) -> None:
         self.config = config
-        self.device = torch.device(config.device)
+        self.device = resolve_device(config.device)
         self.env = gym.make(config.env_id, **dict(config.env_kwargs))
         if not isinstance(self.env.action_space, gym.spaces.Box):
             raise ValueError(f"PEARL: expected a Box action space, got {self.env.action_space}")
@@ -287,25 +314,26 @@ class PEARL:
 
     def collect(
         self, task_index: int, num_steps: int, use_posterior: bool, to_encoder: bool, rng: np.random.Generator
-    ) -> None:
+    ) -> list[float]:
         """Collect ``num_steps`` transitions on a training task, resampling z from the prior
         or (``use_posterior``) the posterior given the task's encoder buffer after every
-        episode, as PEARL's sampler does."""
+        episode, as PEARL's sampler does. Returns the returns of the episodes that ended."""
         env = self.env
         env.unwrapped.set_task(self.tasks[task_index])
-        collected = 0
+        collected, returns = 0, []
         while collected < num_steps:
             z = self._draw_z(task_index, use_posterior, rng)
             obs, _ = env.reset(seed=int(rng.integers(2**31)))
+            episode_return = 0.0
             for _ in range(self.max_path_length):
                 obs_flat = gym.spaces.flatten(env.observation_space, obs).astype(np.float32)
                 noise = torch.as_tensor(
                     rng.standard_normal(self.act_dim), dtype=torch.float32, device=self.device
                 )
                 with torch.no_grad():
-                    action, _, _ = self.nets.policy(
-                        torch.as_tensor(obs_flat, device=self.device), z, noise=noise
-                    )
+                    action = self.nets.policy(torch.as_tensor(obs_flat, device=self.device), z, noise=noise)[
+                        0
+                    ]
                 action = action.cpu().numpy()
                 next_obs, reward, terminated, truncated, info = env.step(self._scale_action(action))
                 next_flat = gym.spaces.flatten(env.observation_space, next_obs).astype(np.float32)
@@ -322,10 +350,15 @@ class PEARL:
                 if to_encoder:
                     self.encoder_buffers[task_index].add(**transition)
                 collected += 1
+                episode_return += float(reward)
                 obs = next_obs
-                if terminated or truncated or collected >= num_steps:
+                if terminated or truncated:
+                    returns.append(episode_return)
+                    break
+                if collected >= num_steps:
                     break
         self.env_steps += collected
+        return returns
 
     def _draw_z(self, task_index: int, use_posterior: bool, rng: np.random.Generator) -> torch.Tensor:
         noise = torch.as_tensor(
@@ -347,16 +380,16 @@ class PEARL:
     def gradient_step(self, task_indices: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
         config, nets, device = self.config, self.nets, self.device
 
-        def stacked(buffers, n: int) -> dict[str, torch.Tensor]:
+        def stacked(buffers, n: int) -> dict[str, np.ndarray]:
             batches = [buffers[i].sample(rng, n) for i in task_indices]
-            return {k: torch.as_tensor(np.stack([b[k] for b in batches]), device=device) for k in batches[0]}
+            return {k: np.stack([b[k] for b in batches]) for k in batches[0]}
 
-        rl = stacked(self.rl_buffers, config.batch_size)  # (tasks, batch, ...)
-        enc = stacked(self.encoder_buffers, config.embedding_batch_size)
-        context = torch.as_tensor(
-            context_tensor({k: v.cpu().numpy() for k, v in enc.items()}, config.use_next_obs_in_context),
-            device=device,
-        )
+        rl = {
+            k: torch.as_tensor(v, device=device)
+            for k, v in stacked(self.rl_buffers, config.batch_size).items()
+        }
+        enc = stacked(self.encoder_buffers, config.embedding_batch_size)  # (tasks, n, ...)
+        context = torch.as_tensor(context_tensor(enc, config.use_next_obs_in_context), device=device)
         mean, variance = nets.encoder.posterior(context)
         z = sample_z(mean, variance)  # (tasks, d), differentiable into the encoder
         z_rows = z[:, None].expand(-1, config.batch_size, -1)
@@ -379,7 +412,7 @@ class PEARL:
         self.optimizers["encoder"].step()
 
         z_fixed = z_rows.detach()
-        new_actions, log_pi, pre_tanh_mean = nets.policy(obs, z_fixed)
+        new_actions, log_pi, pre_tanh_mean, log_std = nets.policy(obs, z_fixed)
         q_new_in = torch.cat([obs, new_actions, z_fixed], -1)
         min_q = torch.min(nets.q1(q_new_in), nets.q2(q_new_in)).squeeze(-1)
         v_pred = nets.value(torch.cat([obs, z_fixed], -1)).squeeze(-1)
@@ -391,7 +424,9 @@ class PEARL:
             for target, source in zip(nets.target_value.parameters(), nets.value.parameters()):
                 target.mul_(1 - config.soft_target_tau).add_(config.soft_target_tau * source)
 
-        policy_loss = (log_pi - min_q).mean() + 1e-3 * (pre_tanh_mean**2).mean()
+        # PEARL's SAC: KL(π ‖ exp(Q)) up to a constant, plus 1e-3 penalties on the Gaussian's
+        # mean and log std (rlkit's policy_mean_reg_weight and policy_std_reg_weight).
+        policy_loss = (log_pi - min_q).mean() + 1e-3 * ((pre_tanh_mean**2).mean() + (log_std**2).mean())
         self.optimizers["policy"].zero_grad()
         policy_loss.backward()
         self.optimizers["policy"].step()
@@ -417,14 +452,19 @@ class PEARL:
         if it == 0:
             for i in range(len(self.tasks)):
                 self.collect(i, config.num_initial_steps, use_posterior=False, to_encoder=True, rng=rng)
+        prior_returns, posterior_returns = [], []
         for i in rng.choice(len(self.tasks), size=config.num_tasks_sample, replace=True):
             self.encoder_buffers[i].clear()
             if config.num_steps_prior:
-                self.collect(i, config.num_steps_prior, use_posterior=False, to_encoder=True, rng=rng)
+                prior_returns += self.collect(
+                    i, config.num_steps_prior, use_posterior=False, to_encoder=True, rng=rng
+                )
             if config.num_steps_posterior:
-                self.collect(i, config.num_steps_posterior, use_posterior=True, to_encoder=True, rng=rng)
+                posterior_returns += self.collect(
+                    i, config.num_steps_posterior, use_posterior=True, to_encoder=True, rng=rng
+                )
             if config.num_extra_rl_steps_posterior:
-                self.collect(
+                posterior_returns += self.collect(
                     i, config.num_extra_rl_steps_posterior, use_posterior=True, to_encoder=False, rng=rng
                 )
         sampled = time.perf_counter()
@@ -434,13 +474,14 @@ class PEARL:
             tasks = rng.choice(len(self.tasks), size=min(config.meta_batch, len(self.tasks)), replace=False)
             stats = self.gradient_step(tasks, rng)
         self.iteration += 1
-        recent = [b.data["rewards"][: b.size].mean() for b in self.rl_buffers if b.size]
+        # Returns of this iteration's training episodes (actions sampled, not the mean action).
+        returns = {"train/return_prior_z": prior_returns, "train/return": posterior_returns or prior_returns}
         return {
+            **{key: float(np.mean(value)) for key, value in returns.items() if value},
             **stats,
             "train/iteration": self.iteration,
             "train/env_steps": self.env_steps,
             "train/gradient_steps": self.gradient_steps,
-            "train/return": float(np.mean(recent)) * self.max_path_length,
             "time/iteration_env_steps": self.env_steps - steps_before,
             "time/sampling_s": sampled - start,
             "time/learning_s": time.perf_counter() - sampled,
@@ -597,7 +638,7 @@ class PEARLAgent(Agent):
             self.z = sample_z(mean[0], variance[0], noise)
         flat = torch.as_tensor(gym.spaces.flatten(self.info.observation_space, obs), dtype=torch.float32)
         with torch.no_grad():
-            action, _, _ = self.nets.policy(flat, self.z, deterministic=True)
+            action = self.nets.policy(flat, self.z, deterministic=True)[0]
         low, high = self.info.action_space.low, self.info.action_space.high
         return (low + (action.numpy() + 1.0) * 0.5 * (high - low)).astype(self.info.action_space.dtype)
 

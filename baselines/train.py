@@ -115,7 +115,7 @@ def train(
             logger.log(record)
             seconds = record.get("time/sampling_s", 0) + record.get("time/learning_s", 0)
             steps = record.get("time/iteration_env_steps", 0)
-            status = f"return {record['train/return']:8.2f}  {steps / max(seconds, 1e-9):7.0f} steps/s"
+            status = f"return {record.get('train/return', float('nan')):8.2f}  {steps / max(seconds, 1e-9):7.0f} steps/s"
             progress.update(bar, advance=1, status=status)
             if trainer.iteration % config.checkpoint_every == 0:
                 save_checkpoint(out, _checkpoint_state(config, trainer), manifest)

@@ -275,6 +275,12 @@ def _compare(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _leaderboard(args: argparse.Namespace, console: Console) -> int:
+    from metabench.leaderboard.cli import run
+
+    return run(args, console)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``metabench`` command."""
     import metabench  # noqa: F401 - registers the families
@@ -365,6 +371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     compare.add_argument("--png", help="plot both adaptation curves here")
     compare.add_argument("--reps", type=int, default=2000, help="bootstrap replications")
 
+    from metabench.leaderboard.cli import add_parser as add_leaderboard_parser
+
+    add_leaderboard_parser(commands)
+
     args = parser.parse_args(argv)
     console = Console()
     handlers = {
@@ -374,6 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "evaluate": _evaluate,
         "report": _report,
         "compare": _compare,
+        "leaderboard": _leaderboard,
     }
     return handlers[args.command](args, console)
 

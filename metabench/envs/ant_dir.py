@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from gymnasium import utils
 
-from metabench.core import Task
-from metabench.envs.locomotion import DirectionTask, TaskRewardAnt
+from metabench.envs.locomotion import DirectionTasks, TaskRewardAnt
 
 
-class AntDir(TaskRewardAnt):
+class AntDir(DirectionTasks, TaskRewardAnt):
     """## Description
 
     gymnasium's Ant (v5 model, dynamics, observation, reset and termination), rewarded for its
@@ -90,9 +88,7 @@ class AntDir(TaskRewardAnt):
     * v0: initial release.
     """
 
-    task_type = DirectionTask
     test_seed = 303
-    test_splits = {"test": (2, "the whole support: directions +1 and -1 (no task can be held out)")}
 
     def __init__(
         self,
@@ -112,20 +108,7 @@ class AntDir(TaskRewardAnt):
         }
         TaskRewardAnt.__init__(self, **knobs, **kwargs)
         utils.EzPickle.__init__(self, **knobs, **kwargs)
-        self._direction = 1.0
         self._init_tasks()
-
-    def default_task(self) -> Task:
-        """Forward, ``+1``."""
-        return DirectionTask(1.0)
-
-    def _sample_tasks(self, rng: np.random.Generator, n: int, split: str = "train") -> list[Task]:
-        if split == "test":
-            return [DirectionTask(1.0), DirectionTask(-1.0)]
-        return [DirectionTask(d) for d in rng.choice((-1.0, 1.0), size=n).tolist()]
-
-    def _apply_task(self, task: Task) -> None:
-        self._direction = task.direction
 
     def _task_reward(self, x: float, y: float, x_velocity: float, y_velocity: float) -> float:
         return self._forward_reward_weight * self._direction * x_velocity

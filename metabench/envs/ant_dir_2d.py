@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
 from gymnasium import utils
 
-from metabench.core import Task
-from metabench.envs.locomotion import TWO_PI, HeadingTask, TaskRewardAnt
+from metabench.envs.locomotion import HeadingTasks, TaskRewardAnt
 
 
-class AntDir2D(TaskRewardAnt):
+class AntDir2D(HeadingTasks, TaskRewardAnt):
     """## Description
 
     gymnasium's Ant (v5 model, dynamics, observation, reset and termination), rewarded for its
@@ -92,9 +89,7 @@ class AntDir2D(TaskRewardAnt):
     * v0: initial release.
     """
 
-    task_type = HeadingTask
     test_seed = 304
-    test_splits = {"test": (30, "in-distribution: 30 headings from U(0, 2π)")}
 
     def __init__(
         self,
@@ -114,20 +109,7 @@ class AntDir2D(TaskRewardAnt):
         }
         TaskRewardAnt.__init__(self, **knobs, **kwargs)
         utils.EzPickle.__init__(self, **knobs, **kwargs)
-        self._heading = (1.0, 0.0)
         self._init_tasks()
-
-    def default_task(self) -> Task:
-        """Along +x, ``θ = 0``."""
-        return HeadingTask(0.0)
-
-    def _sample_tasks(self, rng: np.random.Generator, n: int, split: str = "train") -> list[Task]:
-        return [HeadingTask(a) for a in rng.uniform(0.0, TWO_PI, n).tolist()]
-
-    def _apply_task(self, task: Task) -> None:
-        # Scaled by the weight once here, not on every step.
-        weight = self._forward_reward_weight
-        self._heading = (weight * math.cos(task.angle), weight * math.sin(task.angle))
 
     def _task_reward(self, x: float, y: float, x_velocity: float, y_velocity: float) -> float:
         ux, uy = self._heading

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
 from gymnasium import utils
 from gymnasium.envs.mujoco.humanoid_v5 import HumanoidEnv
 
-from metabench.core import Task
-from metabench.envs.locomotion import TWO_PI, HeadingTask, TaskRewardHumanoid
+from metabench.envs.locomotion import HeadingTasks, TaskRewardHumanoid
 
 
-class HumanoidDir(TaskRewardHumanoid):
+class HumanoidDir(HeadingTasks, TaskRewardHumanoid):
     """## Description
 
     gymnasium's Humanoid (v5 model, dynamics, observation, reset, termination and reward
@@ -99,9 +96,7 @@ class HumanoidDir(TaskRewardHumanoid):
     * v0: initial release.
     """
 
-    task_type = HeadingTask
     test_seed = 306
-    test_splits = {"test": (30, "in-distribution: 30 headings from U(0, 2π)")}
 
     def __init__(
         self,
@@ -121,20 +116,7 @@ class HumanoidDir(TaskRewardHumanoid):
         }
         HumanoidEnv.__init__(self, **knobs, **kwargs)
         utils.EzPickle.__init__(self, **knobs, **kwargs)
-        self._heading = (1.0, 0.0)
         self._init_tasks()
-
-    def default_task(self) -> Task:
-        """Along +x, ``θ = 0``."""
-        return HeadingTask(0.0)
-
-    def _sample_tasks(self, rng: np.random.Generator, n: int, split: str = "train") -> list[Task]:
-        return [HeadingTask(a) for a in rng.uniform(0.0, TWO_PI, n).tolist()]
-
-    def _apply_task(self, task: Task) -> None:
-        # Scaled by the weight once here, not on every step.
-        weight = self._forward_reward_weight
-        self._heading = (weight * math.cos(task.angle), weight * math.sin(task.angle))
 
     def _task_reward(self, x_velocity: float, y_velocity: float) -> float:
         ux, uy = self._heading

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from gymnasium import utils
 from gymnasium.envs.mujoco.humanoid_v5 import HumanoidEnv
 
-from metabench.core import Task
-from metabench.envs.locomotion import DirectionTask, TaskRewardHumanoid
+from metabench.envs.locomotion import DirectionTasks, TaskRewardHumanoid
 
 
-class HumanoidFwdBack(TaskRewardHumanoid):
+class HumanoidFwdBack(DirectionTasks, TaskRewardHumanoid):
     """## Description
 
     gymnasium's Humanoid (v5 model, dynamics, observation, reset, termination and reward
@@ -87,9 +85,7 @@ class HumanoidFwdBack(TaskRewardHumanoid):
     * v0: initial release.
     """
 
-    task_type = DirectionTask
     test_seed = 307
-    test_splits = {"test": (2, "the whole support: directions +1 and -1 (no task can be held out)")}
 
     def __init__(
         self,
@@ -109,20 +105,7 @@ class HumanoidFwdBack(TaskRewardHumanoid):
         }
         HumanoidEnv.__init__(self, **knobs, **kwargs)
         utils.EzPickle.__init__(self, **knobs, **kwargs)
-        self._direction = 1.0
         self._init_tasks()
-
-    def default_task(self) -> Task:
-        """Forward, ``+1``."""
-        return DirectionTask(1.0)
-
-    def _sample_tasks(self, rng: np.random.Generator, n: int, split: str = "train") -> list[Task]:
-        if split == "test":
-            return [DirectionTask(1.0), DirectionTask(-1.0)]
-        return [DirectionTask(d) for d in rng.choice((-1.0, 1.0), size=n).tolist()]
-
-    def _apply_task(self, task: Task) -> None:
-        self._direction = task.direction
 
     def _task_reward(self, x_velocity: float, y_velocity: float) -> float:
         return self._forward_reward_weight * self._direction * x_velocity

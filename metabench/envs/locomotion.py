@@ -29,7 +29,9 @@ from metabench.envs.mujoco_meta import MujocoMetaEnv
 
 __all__ = [
     "DirectionTask",
+    "DirectionTasks",
     "HeadingTask",
+    "HeadingTasks",
     "TaskRewardAnt",
     "TaskRewardHalfCheetah",
     "TaskRewardHumanoid",
@@ -62,6 +64,52 @@ class HeadingTask(Task):
 
     def __post_init__(self) -> None:
         check_scalar(self, "angle", 0.0, TWO_PI)
+
+
+class DirectionTasks:
+    """Task machinery of the ±x families (mixed in before the body's base): ``DirectionTask``,
+    ±1 with equal probability, default +1. Both directions form the held-out set: a family of
+    two tasks can hold none out. The family's reward reads ``self._direction``."""
+
+    task_type = DirectionTask
+    test_splits = {"test": (2, "the whole support: directions +1 and -1 (no task can be held out)")}
+    _direction = 1.0
+
+    def default_task(self) -> Task:
+        """Forward, ``+1``."""
+        return DirectionTask(1.0)
+
+    def _sample_tasks(self, rng: np.random.Generator, n: int, split: str = "train") -> list[Task]:
+        if split == "test":
+            return [DirectionTask(1.0), DirectionTask(-1.0)]
+        return [DirectionTask(d) for d in rng.choice((-1.0, 1.0), size=n).tolist()]
+
+    def _apply_task(self, task: Task) -> None:
+        self._direction = task.direction
+
+
+class HeadingTasks:
+    """Task machinery of the planar-heading families (mixed in before the body's base):
+    ``HeadingTask``, ``θ ~ U(0, 2π)``, default ``θ = 0``; 30 held-out headings from the same
+    law. ``self._heading`` holds ``w·(cos θ, sin θ)``, ``w`` the family's
+    ``forward_reward_weight``, for the family's reward to dot with the velocity."""
+
+    task_type = HeadingTask
+    test_splits = {"test": (30, "in-distribution: 30 headings from U(0, 2π)")}
+    _forward_reward_weight: float
+    _heading = (1.0, 0.0)
+
+    def default_task(self) -> Task:
+        """Along +x, ``θ = 0``."""
+        return HeadingTask(0.0)
+
+    def _sample_tasks(self, rng: np.random.Generator, n: int, split: str = "train") -> list[Task]:
+        return [HeadingTask(a) for a in rng.uniform(0.0, TWO_PI, n).tolist()]
+
+    def _apply_task(self, task: Task) -> None:
+        # Scaled by the weight once here, not on every step.
+        weight = self._forward_reward_weight
+        self._heading = (weight * math.cos(task.angle), weight * math.sin(task.angle))
 
 
 class TaskRewardHalfCheetah(MujocoMetaEnv, HalfCheetahEnv):

@@ -161,4 +161,6 @@ def register_all() -> None:
                 id=family.id,
                 entry_point=family.entry_point,
                 max_episode_steps=family.max_episode_steps,
+                # gym.make_vec's default: sub-envs stepped on threads (see metabench/vector.py).
+                vector_entry_point=f"metabench.vector:{family.id}",
             )

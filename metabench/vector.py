@@ -1,0 +1,471 @@
+"""A task-batched vector env that steps its sub-envs on threads, for every metabench family.
+
+``gym.make_vec(id, num_envs=n)`` gives a :class:`MetaVectorEnv` (each family registers it as
+its ``vector_entry_point``; ``vectorization_mode="sync"`` or ``"async"`` still give
+gymnasium's own). Each sub-env is the env ``gym.make(id)`` gives, with its own task, its own
+``MjModel`` (dynamics families write per-task parameters into it), its own random stream and
+its own episode clock, so a sub-env's trajectory is, bit for bit, that of a single env with the
+same task, seed and actions.
+
+Why threads: the MuJoCo bindings release the GIL while ``mj_step`` runs, so two threads that
+step different sub-envs use two cores, and the Python part of one sub-env's step (reward,
+observation, info) overlaps the physics of another's. Processes (gymnasium's
+``AsyncVectorEnv``) pay a pickle round trip per step, which on this 2-core machine made them
+slower than a single env; ``mujoco.rollout`` steps several models on C++ threads, but it steps
+scratch ``MjData`` (one per thread, not one per sub-env), so every env step would need a state
+copy in and out and the physics quantities the rewards read (``xpos`` and ``cfrc_ext`` as
+``mj_step`` leaves them) recomputed. ``docs/vector-env.md`` has the measurements.
+
+Autoreset: gymnasium's :class:`~gymnasium.vector.AutoresetMode`, chosen with
+``autoreset_mode=`` (``gym.make_vec(id, n, autoreset_mode=...)``):
+
+* ``NEXT_STEP`` (the default, as in gymnasium): the step after a sub-env's episode ends resets
+  it; that step ignores the sub-env's action and returns the reset observation, reward 0 and
+  ``terminated = truncated = False``, and the reset info.
+* ``SAME_STEP``: the step that ends an episode resets the sub-env at once and returns the reset
+  observation; the last observation and info are in ``info["final_obs"]`` and
+  ``info["final_info"]``.
+* ``DISABLED``: never resets; stepping a sub-env whose episode ended raises ``ValueError``. Reset
+  some sub-envs with ``reset(options={"reset_mask": mask})``.
+
+Every reset after the first continues the sub-env's own random stream, as ``env.reset()``
+without a seed does. Beyond gymnasium's API, :meth:`MetaVectorEnv.step_some` steps only some
+sub-envs (meta-RL samplers run episodes of different lengths to their end, not forever).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from copy import deepcopy
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
+
+__all__ = ["MetaVectorEnv", "make_vector_env"]
+
+
+class _Workers:
+    """``num_threads - 1`` daemon helper threads that, with the calling thread, run ``fn(k)`` for
+    ``k`` in ``range(count)``. Items are handed out one at a time from a shared iterator, so a
+    thread that finishes early takes the next item (sub-envs that reset cost more)."""
+
+    def __init__(self, num_threads: int) -> None:
+        self._job: tuple[Callable[[int], None], Any] | None = None
+        self._errors: list[BaseException] = []
+        self._go: list[threading.Lock] = []
+        self._done: list[threading.Lock] = []
+        self._stopped = False
+        for _ in range(num_threads - 1):
+            go, done = threading.Lock(), threading.Lock()
+            go.acquire()
+            done.acquire()
+            self._go.append(go)
+            self._done.append(done)
+            threading.Thread(target=self._helper, args=(go, done), daemon=True).start()
+
+    def _helper(self, go: threading.Lock, done: threading.Lock) -> None:
+        while True:
+            go.acquire()  # a plain lock released by the caller: the cheapest wake-up there is
+            job = self._job
+            if job is None:
+                done.release()
+                return
+            fn, items = job
+            try:
+                for k in items:
+                    fn(k)
+            except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
+                self._errors.append(error)
+            done.release()
+
+    def run(self, fn: Callable[[int], None], count: int) -> None:
+        """Run ``fn(k)`` for every ``k < count``; re-raise the first error any thread met."""
+        if count <= 1 or not self._go:
+            for k in range(count):
+                fn(k)
+            return
+        items = iter(range(count))  # list iterators are safe to share: next() holds the GIL
+        helpers = min(len(self._go), count - 1)
+        self._job = (fn, items)
+        for go in self._go[:helpers]:
+            go.release()
+        try:
+            for k in items:
+                fn(k)
+        except BaseException as error:  # noqa: BLE001 - raised below, after the helpers stop
+            self._errors.append(error)
+        for done in self._done[:helpers]:
+            done.acquire()
+        self._job = None
+        if self._errors:
+            error, self._errors = self._errors[0], []
+            raise error
+
+    def stop(self) -> None:
+        """End the helper threads (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._job = None
+        for go, done in zip(self._go, self._done):
+            go.release()
+            done.acquire()
+
+
+def _default_threads(env: gym.Env, num_envs: int) -> int:
+    """All the cores the process may use for MuJoCo families (their physics runs without the
+    GIL); one thread for the pure-Python families, whose steps would only queue for the GIL."""
+    from gymnasium.envs.mujoco import MujocoEnv
+
+    if not isinstance(env.unwrapped, MujocoEnv):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, num_envs))
+
+
+class MetaVectorEnv(VectorEnv):
+    """``num_envs`` sub-envs of one family, one task each, stepped on threads.
+
+    Args:
+        env_id: a registered id (``import metabench`` registers the families).
+        num_envs: the number of sub-envs.
+        autoreset_mode: see the module docstring; ``NEXT_STEP`` by default.
+        num_threads: threads that step sub-envs (the calling thread is one of them); by default
+            every core this process may use for MuJoCo families, and 1 for the others.
+        wrappers: applied, in order, to every sub-env after ``gym.make``.
+        copy: return fresh observation arrays (``True``) or the vector env's own buffer, which
+            the next call overwrites.
+        **env_kwargs: passed to ``gym.make(env_id, ...)`` (``max_episode_steps`` included).
+
+    Raises:
+        ValueError: a bad ``num_envs``, ``num_threads`` or ``autoreset_mode``.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        num_envs: int,
+        *,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+        num_threads: int | None = None,
+        wrappers: Sequence[Callable[[gym.Env], gym.Env]] = (),
+        copy: bool = True,
+        **env_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"MetaVectorEnv: expected a positive integer num_envs, got {num_envs!r}")
+        try:
+            self.autoreset_mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            raise ValueError(
+                f"MetaVectorEnv: expected autoreset_mode in {[m.value for m in AutoresetMode]}, "
+                f"got {autoreset_mode!r}"
+            ) from None
+        import metabench  # noqa: F401 - registers the families
+
+        self.env_id = env_id
+        self.num_envs = int(num_envs)
+        self.copy = copy
+        # The checker only inspects the first reset and step (warnings); the outputs are the same.
+        env_kwargs.setdefault("disable_env_checker", True)
+        self.envs: list[gym.Env] = []
+        for _ in range(self.num_envs):
+            env = gym.make(env_id, **env_kwargs)
+            for wrapper in wrappers:
+                env = wrapper(env)
+            self.envs.append(env)
+        first = self.envs[0]
+        for env in self.envs[1:]:
+            if env.observation_space != first.observation_space or env.action_space != first.action_space:
+                raise ValueError(f"MetaVectorEnv: the sub-envs of {env_id} have different spaces")
+        self.single_observation_space = first.observation_space
+        self.single_action_space = first.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.metadata = dict(first.metadata)
+        self.metadata["autoreset_mode"] = self.autoreset_mode
+        self.render_mode = first.render_mode
+
+        if num_threads is None:
+            num_threads = _default_threads(first, self.num_envs)
+        if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
+            raise ValueError(f"MetaVectorEnv: expected a positive integer num_threads, got {num_threads!r}")
+        self.num_threads = int(num_threads)
+        self._workers = _Workers(self.num_threads)
+        weakref.finalize(self, self._workers.stop)
+
+        self._ended = np.zeros(self.num_envs, dtype=np.bool_)  # episode over, not yet reset
+        self._env_obs: list[Any] = [None] * self.num_envs
+        self._observations = create_empty_array(self.single_observation_space, self.num_envs)
+        # Per-call scratch, filled by the worker threads (each writes only its own slots).
+        self._job_indices: Sequence[int] = ()
+        self._job_actions: list[Any] = []
+        self._job_seeds: list[int | None] = []
+        self._job_options: dict[str, Any] | None = None
+        self._out: list[tuple[Any, ...]] = []
+
+    # -- reset ----------------------------------------------------------------------------------
+
+    def reset(
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[Any, dict[str, Any]]:
+        """Reset every sub-env, or those in ``options["reset_mask"]`` (a bool array).
+
+        Args:
+            seed: ``None``; an int ``s`` (sub-env ``i`` gets ``s + i``, as in gymnasium); or one
+                seed (or ``None``) per sub-env.
+            options: passed to each sub-env's ``reset``, except ``"reset_mask"``.
+
+        Returns:
+            The batch of observations (of all sub-envs: those not reset keep their last one) and
+            the batched reset infos.
+        """
+        n = self.num_envs
+        if seed is None:
+            seeds: list[int | None] = [None] * n
+        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            seeds = [int(seed) + i for i in range(n)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != n:
+                raise ValueError(f"MetaVectorEnv.reset: expected {n} seeds, got {len(seeds)}")
+        options = dict(options) if options is not None else None
+        mask = options.pop("reset_mask", None) if options is not None else None
+        if mask is None:
+            indices = list(range(n))
+        else:
+            if not (isinstance(mask, np.ndarray) and mask.dtype == np.bool_ and mask.shape == (n,)):
+                raise ValueError(
+                    f"MetaVectorEnv.reset: expected options['reset_mask'] to be a bool array of "
+                    f"shape ({n},), got {mask!r}"
+                )
+            indices = np.flatnonzero(mask).tolist()
+        self._job_indices, self._job_options = indices, options or None
+        self._job_seeds = [seeds[i] for i in indices]
+        self._out = [()] * len(indices)
+        self._workers.run(self._reset_one, len(indices))
+        infos: dict[str, Any] = {}
+        for k, i in enumerate(indices):
+            self._env_obs[i], info = self._out[k]
+            self._ended[i] = False
+            infos = _add_info(infos, info, i, n)
+        self._out = []
+        concatenate(self.single_observation_space, self._env_obs, self._observations)
+        return (deepcopy(self._observations) if self.copy else self._observations), infos
+
+    def _reset_one(self, k: int) -> None:
+        self._out[k] = self.envs[self._job_indices[k]].reset(
+            seed=self._job_seeds[k], options=self._job_options
+        )
+
+    # -- step -----------------------------------------------------------------------------------
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every sub-env with its action (see the module docstring for autoreset)."""
+        obs, rewards, terminations, truncations, infos = self._step(
+            range(self.num_envs), list(iterate(self.action_space, actions))
+        )
+        return obs, rewards, terminations, truncations, infos
+
+    def step_some(
+        self, indices: Sequence[int], actions: Sequence[Any]
+    ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step only the sub-envs ``indices``, sub-env ``indices[k]`` with ``actions[k]``.
+
+        The others do not move. Autoreset applies to the stepped sub-envs as in :meth:`step`.
+
+        Returns:
+            ``(obs, rewards, terminations, truncations, infos)`` of the stepped sub-envs only,
+            in the order of ``indices`` (row ``k`` is sub-env ``indices[k]``; so are the infos).
+        """
+        indices = [int(i) for i in indices]
+        if len(actions) != len(indices):
+            raise ValueError(
+                f"MetaVectorEnv.step_some: expected one action per index, got {len(actions)} "
+                f"actions for {len(indices)} indices"
+            )
+        if len(set(indices)) != len(indices) or any(not 0 <= i < self.num_envs for i in indices):
+            raise ValueError(
+                f"MetaVectorEnv.step_some: expected distinct indices in [0, {self.num_envs}), got {indices}"
+            )
+        return self._step(indices, list(actions), some=True)
+
+    def _step(self, indices: Sequence[int], actions: list[Any], some: bool = False):
+        if self.autoreset_mode is AutoresetMode.DISABLED:
+            ended = [i for i in indices if self._ended[i]]
+            if ended:
+                raise ValueError(
+                    f"MetaVectorEnv.step: the episodes of sub-envs {ended} have ended and "
+                    "autoreset_mode is DISABLED; expected reset(options={'reset_mask': ...}) first"
+                )
+        count = len(indices)
+        self._job_indices, self._job_actions = indices, actions
+        self._out = [()] * count
+        self._workers.run(self._step_one, count)
+        rewards = np.zeros(count, dtype=np.float64)
+        terminations = np.zeros(count, dtype=np.bool_)
+        truncations = np.zeros(count, dtype=np.bool_)
+        observations, info_list = [], []
+        for k, i in enumerate(indices):
+            obs, rewards[k], terminations[k], truncations[k], info = self._out[k]
+            observations.append(obs)
+            info_list.append(info)
+            self._env_obs[i] = obs
+        self._out = []
+        infos = _batch_infos(info_list)
+        if some:
+            batch = concatenate(
+                self.single_observation_space,
+                observations,
+                create_empty_array(self.single_observation_space, count),
+            )
+            return batch, rewards, terminations, truncations, infos
+        concatenate(self.single_observation_space, self._env_obs, self._observations)
+        obs = deepcopy(self._observations) if self.copy else self._observations
+        return obs, rewards, terminations, truncations, infos
+
+    def _step_one(self, k: int) -> None:
+        i = self._job_indices[k]
+        env = self.envs[i]
+        mode = self.autoreset_mode
+        if mode is AutoresetMode.NEXT_STEP and self._ended[i]:
+            obs, info = env.reset()
+            self._ended[i] = False
+            self._out[k] = (obs, 0.0, False, False, info)
+            return
+        obs, reward, terminated, truncated, info = env.step(self._job_actions[k])
+        if mode is AutoresetMode.SAME_STEP and (terminated or truncated):
+            final = {"final_obs": obs, "final_info": info}
+            obs, reset_info = env.reset()
+            info = {**final, **reset_info}
+        else:
+            self._ended[i] = terminated or truncated
+        self._out[k] = (obs, reward, terminated, truncated, info)
+
+    # -- attributes -----------------------------------------------------------------------------
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Call method ``name`` of every sub-env (or read attribute ``name``), as gymnasium's
+        ``SyncVectorEnv.call`` does."""
+        results = []
+        for env in self.envs:
+            attribute = env.get_wrapper_attr(name)
+            results.append(attribute(*args, **kwargs) if callable(attribute) else attribute)
+        return tuple(results)
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """Attribute ``name`` of every sub-env."""
+        return tuple(env.get_wrapper_attr(name) for env in self.envs)
+
+    def set_attr(self, name: str, values: Any) -> None:
+        """Set attribute ``name`` of every sub-env: ``values[i]`` on sub-env ``i`` if ``values``
+        is a list or tuple, else the same value on all (``set_attr("task", tasks)``).
+
+        Raises:
+            ValueError: a list or tuple whose length is not ``num_envs``.
+        """
+        if not isinstance(values, (list, tuple)):
+            values = [values] * self.num_envs
+        if len(values) != self.num_envs:
+            raise ValueError(
+                f"MetaVectorEnv.set_attr: expected {self.num_envs} values (one per sub-env), got {len(values)}"
+            )
+        for env, value in zip(self.envs, values):
+            env.set_wrapper_attr(name, value)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Stop the helper threads and close the sub-envs."""
+        self._workers.stop()
+        for env in self.envs:
+            env.close()
+
+    def __repr__(self) -> str:
+        return f"MetaVectorEnv({self.env_id!r}, num_envs={self.num_envs}, num_threads={self.num_threads})"
+
+
+def _batch_infos(info_list: list[dict[str, Any]]) -> dict[str, Any]:
+    """The infos of a batch as gymnasium batches them (:func:`_add_info`), one key at a time
+    when every info has the same flat keys (the usual case, and 5x faster than entry by entry)."""
+    n = len(info_list)
+    if n == 0:
+        return {}
+    first = info_list[0]
+    keys = first.keys()
+    if any(info.keys() != keys for info in info_list) or any(
+        key == "final_obs" or isinstance(value, dict) for key, value in first.items()
+    ):
+        infos: dict[str, Any] = {}
+        for k, info in enumerate(info_list):
+            infos = _add_info(infos, info, k, n)
+        return infos
+    infos = {}
+    everyone = np.ones(n, dtype=np.bool_)
+    for key, value in first.items():
+        values = [info[key] for info in info_list]
+        if type(value) in (int, float, bool) or isinstance(value, np.number):
+            array = np.array(values, dtype=type(value))
+        else:
+            if isinstance(value, np.ndarray):
+                array = np.zeros((n, *value.shape), dtype=value.dtype)
+            else:
+                array = np.full(n, fill_value=None, dtype=object)
+            for k, item in enumerate(values):
+                array[k] = item
+        infos[key], infos[f"_{key}"] = array, everyone.copy()
+    return infos
+
+
+def _add_info(infos: dict[str, Any], info: dict[str, Any], k: int, n: int) -> dict[str, Any]:
+    """gymnasium's ``VectorEnv._add_info`` for a batch of ``n`` (``step_some`` returns fewer rows
+    than ``num_envs``): key ``key`` holds an array of the values, ``_key`` a mask of who has it."""
+    for key, value in info.items():
+        if key == "final_obs":
+            array = infos.get(key)
+            if array is None:
+                array = np.full(n, fill_value=None, dtype=object)
+            array[k] = value
+        elif isinstance(value, dict):
+            array = _add_info(infos.get(key, {}), value, k, n)
+        else:
+            array = infos.get(key)
+            if array is None:
+                if type(value) in (int, float, bool) or isinstance(value, np.number):
+                    array = np.zeros(n, dtype=type(value))
+                elif isinstance(value, np.ndarray):
+                    array = np.zeros((n, *value.shape), dtype=value.dtype)
+                else:
+                    array = np.full(n, fill_value=None, dtype=object)
+            array[k] = value
+        mask = infos.get(f"_{key}")
+        if mask is None:
+            mask = np.zeros(n, dtype=np.bool_)
+        mask[k] = True
+        infos[key], infos[f"_{key}"] = array, mask
+    return infos
+
+
+def make_vector_env(env_id: str, num_envs: int = 1, **kwargs: Any) -> MetaVectorEnv:
+    """``MetaVectorEnv(env_id, num_envs, **kwargs)``: what ``gym.make_vec(env_id, num_envs)``
+    builds for a metabench family."""
+    return MetaVectorEnv(env_id, num_envs, **kwargs)
+
+
+def __getattr__(name: str) -> Callable[..., MetaVectorEnv]:
+    # Each family's vector_entry_point is the string "metabench.vector:<its id>" (a string, so
+    # the spec serialises); gymnasium resolves it with getattr, which lands here.
+    from metabench.registration import FAMILIES
+
+    if any(family.id == name for family in FAMILIES):
+        return functools.partial(make_vector_env, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,253 @@
+"""The task-batched vector env (metabench/vector.py): every sub-env is, bit for bit, a single env
+with the same task, seed and actions, for every family, through episode ends and autoresets."""
+
+from __future__ import annotations
+
+import threading
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+import metabench
+from metabench import InvalidTaskError
+from metabench.vector import MetaVectorEnv
+
+IDS = [family.id for family in metabench.FAMILIES]
+NUM_ENVS = 3
+#: Short episodes, so that a short run crosses several truncations and autoresets.
+HORIZON = 40
+STEPS = 120
+
+
+def same_bits(a, b) -> bool:
+    """Equal as stored numbers: same dtype, shape and bytes (``-0.0 != 0.0``, NaN == NaN)."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def assert_info_row(infos: dict, row: int, info: dict) -> None:
+    """Row ``row`` of batched ``infos`` holds exactly the single env's ``info``."""
+    keys = {key for key in infos if not key.startswith("_") and infos[f"_{key}"][row]}
+    assert keys == set(info)
+    for key, value in info.items():
+        got = infos[key][row]
+        if isinstance(value, (float, np.floating)):
+            assert same_bits(np.float64(got), np.float64(value)), key
+        elif isinstance(value, np.ndarray):
+            assert same_bits(got, value), key
+        else:
+            assert got == value, key
+
+
+def actions_for(space: gym.Space, steps: int, seed: int) -> list[list]:
+    space.seed(seed)
+    return [[space.sample() for _ in range(NUM_ENVS)] for _ in range(steps)]
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_sub_envs_equal_single_envs_bit_for_bit(env_id):
+    """NEXT_STEP autoreset against single envs driven by hand: steps, ends, resets, infos."""
+    vec = gym.make_vec(env_id, num_envs=NUM_ENVS, max_episode_steps=HORIZON)
+    assert isinstance(vec, MetaVectorEnv)
+    singles = [gym.make(env_id, max_episode_steps=HORIZON) for _ in range(NUM_ENVS)]
+    tasks = singles[0].unwrapped.sample_tasks(NUM_ENVS, seed=4)
+    seeds = [11, 12, 13]
+    vec.set_attr("task", tasks)
+    obs, infos = vec.reset(seed=seeds)
+    for i, (env, task, seed) in enumerate(zip(singles, tasks, seeds)):
+        env.unwrapped.set_task(task)
+        single_obs, single_info = env.reset(seed=seed)
+        assert same_bits(obs[i], single_obs)
+        assert_info_row(infos, i, single_info)
+    ended = [False] * NUM_ENVS
+    terminations = truncations = 0
+    for actions in actions_for(singles[0].action_space, STEPS, seed=5):
+        obs, rewards, terminated, truncated, infos = vec.step(np.stack(actions))
+        for i, env in enumerate(singles):
+            if ended[i]:  # NEXT_STEP: this step resets the sub-env and ignores its action
+                expected = (*env.reset(), 0.0, False, False)
+                expected = (expected[0], expected[2], expected[3], expected[4], expected[1])
+            else:
+                expected = env.step(actions[i])
+            single_obs, reward, term, trunc, info = expected
+            assert same_bits(obs[i], single_obs)
+            assert same_bits(rewards[i], np.float64(reward))
+            assert (terminated[i], truncated[i]) == (term, trunc)
+            assert_info_row(infos, i, info)
+            ended[i] = term or trunc
+            terminations += term
+            truncations += trunc and not term
+    # The run crosses episode ends (and so autoresets) of the kind the family has.
+    if env_id == "MetaBandit-v0" or getattr(singles[0].unwrapped, "_terminate_when_unhealthy", False):
+        assert terminations > 0
+    else:
+        assert truncations > 0
+    vec.close()
+
+
+def run_both(env_id: str, mode: AutoresetMode, steps: int, **kwargs) -> None:
+    """Our vector env against gymnasium's SyncVectorEnv (the reference of each autoreset mode)."""
+    ours = MetaVectorEnv(env_id, NUM_ENVS, autoreset_mode=mode, max_episode_steps=HORIZON, **kwargs)
+    theirs = SyncVectorEnv(
+        [lambda: gym.make(env_id, max_episode_steps=HORIZON)] * NUM_ENVS, autoreset_mode=mode
+    )
+    tasks = ours.envs[0].unwrapped.sample_tasks(NUM_ENVS, seed=2)
+    for vec in (ours, theirs):
+        vec.set_attr("task", tasks)
+    results = [vec.reset(seed=3) for vec in (ours, theirs)]
+    ended = np.zeros(NUM_ENVS, dtype=bool)
+    for actions in actions_for(ours.single_action_space, steps, seed=6):
+        if mode is AutoresetMode.DISABLED and ended.any():
+            mask = ended.copy()
+            results = [vec.reset(options={"reset_mask": mask}) for vec in (ours, theirs)]
+            ended[:] = False
+        else:
+            results = [vec.step(np.stack(actions)) for vec in (ours, theirs)]
+            ended = results[0][2] | results[0][3]
+        (a, *rest_a, infos_a), (b, *rest_b, infos_b) = results
+        assert same_bits(a, b)
+        for x, y in zip(rest_a, rest_b):
+            assert same_bits(x, y)
+        assert_same_infos(infos_a, infos_b)
+    ours.close()
+    theirs.close()
+
+
+def assert_same_infos(a: dict, b: dict) -> None:
+    assert set(a) == set(b)
+    for key in a:
+        if isinstance(a[key], dict):
+            assert_same_infos(a[key], b[key])
+        elif a[key].dtype == object:
+            assert len(a[key]) == len(b[key])
+            for x, y in zip(a[key], b[key]):
+                assert same_bits(x, y) if isinstance(x, np.ndarray) else x == y
+        else:
+            assert same_bits(a[key], b[key]), key
+
+
+@pytest.mark.parametrize("mode", list(AutoresetMode))
+@pytest.mark.parametrize("env_id", ["MetaHopperParams-v0", "MetaGridNavi-v0"])
+def test_every_autoreset_mode_matches_gymnasium(env_id, mode):
+    run_both(env_id, mode, steps=60)
+
+
+def test_pure_python_family_on_several_threads():
+    """Threads are not the default for pure-Python families; forced, they still match."""
+    run_both("MetaNavigation2D-v0", AutoresetMode.NEXT_STEP, steps=60, num_threads=3)
+
+
+def test_default_threads():
+    assert MetaVectorEnv("MetaBandit-v0", 4).num_threads == 1
+    cores = len(__import__("os").sched_getaffinity(0))
+    assert MetaVectorEnv("MetaHalfCheetahVel-v0", 4).num_threads == min(cores, 4)
+    assert MetaVectorEnv("MetaHalfCheetahVel-v0", 1).num_threads == 1
+
+
+def test_step_some_moves_only_the_given_sub_envs():
+    env_id = "MetaAntGoal-v0"
+    vec = MetaVectorEnv(env_id, NUM_ENVS, autoreset_mode="Disabled")
+    single = gym.make(env_id)
+    task = single.unwrapped.sample_tasks(1, seed=0)[0]
+    vec.set_attr("task", [task] * NUM_ENVS)
+    single.unwrapped.set_task(task)
+    obs, _ = vec.reset(seed=[5, 6, 7])
+    single.reset(seed=7)
+    action = single.action_space.sample()
+    stepped = vec.step_some([2], [action])
+    expected = single.step(action)
+    assert same_bits(stepped[0][0], expected[0]) and stepped[1][0] == expected[1]
+    assert stepped[0].shape == (1, *single.observation_space.shape)
+    assert stepped[4]["task"][0] == task
+    # the others did not move: a full step now equals their first step
+    after, *_ = vec.step(np.stack([action] * NUM_ENVS))
+    twin = gym.make(env_id)
+    twin.unwrapped.set_task(task)
+    twin.reset(seed=5)
+    assert same_bits(after[0], twin.step(action)[0])
+    with pytest.raises(ValueError, match="one action per index"):
+        vec.step_some([0, 1], [action])
+    with pytest.raises(ValueError, match="distinct indices"):
+        vec.step_some([0, 0], [action, action])
+    with pytest.raises(ValueError, match="distinct indices"):
+        vec.step_some([NUM_ENVS], [action])
+    vec.close()
+
+
+def test_disabled_mode_refuses_to_step_an_ended_episode():
+    vec = MetaVectorEnv("MetaBandit-v0", 2, autoreset_mode=AutoresetMode.DISABLED)
+    vec.reset(seed=0)
+    vec.step(np.array([0, 1]))  # a bandit episode is one pull
+    with pytest.raises(ValueError, match=r"sub-envs \[0, 1\] have ended"):
+        vec.step(np.array([0, 1]))
+    vec.reset(options={"reset_mask": np.array([True, False])})
+    with pytest.raises(ValueError, match=r"sub-envs \[1\] have ended"):
+        vec.step(np.array([0, 1]))
+    vec.step_some([0], [1])
+
+
+def test_task_attributes_and_call():
+    vec = gym.make_vec("MetaHalfCheetahVel-v0", num_envs=2)
+    env = vec.envs[0].unwrapped
+    tasks = env.sample_tasks(2, seed=3)
+    vec.set_attr("task", tasks)
+    assert vec.get_attr("task") == tuple(tasks)
+    assert vec.call("get_task") == tuple(tasks)
+    assert vec.call("sample_tasks", 1, seed=0) == (env.sample_tasks(1, seed=0),) * 2
+    vec.set_attr("task", {"velocity": 1.5})  # one value for every sub-env
+    assert [t.velocity for t in vec.get_attr("task")] == [1.5, 1.5]
+    with pytest.raises(ValueError, match="expected 2 values"):
+        vec.set_attr("task", tasks[:1])
+    with pytest.raises(InvalidTaskError):
+        vec.set_attr("task", [tasks[0], {"velocity": float("nan")}])
+    vec.close()
+
+
+def test_registration_and_modes():
+    spec = gym.spec("MetaHumanoidDir-v0")
+    assert spec.vector_entry_point == "metabench.vector:MetaHumanoidDir-v0"
+    assert isinstance(gym.make_vec("MetaBandit-v0", 2, vectorization_mode="sync"), SyncVectorEnv)
+    vec = gym.make_vec("MetaBandit-v0", 2, autoreset_mode=AutoresetMode.SAME_STEP)
+    assert vec.metadata["autoreset_mode"] is AutoresetMode.SAME_STEP
+    assert vec.spec.id == "MetaBandit-v0"
+    with pytest.raises(AttributeError):
+        metabench.vector.NotAFamily  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"num_envs": 0}, "positive integer num_envs"),
+        ({"num_envs": 2, "num_threads": 0}, "positive integer num_threads"),
+        ({"num_envs": 2, "autoreset_mode": "sometimes"}, "autoreset_mode"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MetaVectorEnv("MetaBandit-v0", **kwargs)
+
+
+def test_bad_reset_arguments():
+    vec = MetaVectorEnv("MetaBandit-v0", 2)
+    with pytest.raises(ValueError, match="expected 2 seeds"):
+        vec.reset(seed=[1, 2, 3])
+    with pytest.raises(ValueError, match="reset_mask"):
+        vec.reset(options={"reset_mask": [True, False]})
+
+
+def test_errors_in_worker_threads_reach_the_caller():
+    vec = MetaVectorEnv("MetaHalfCheetahVel-v0", 4, num_threads=2)
+    vec.reset(seed=0)
+    with pytest.raises(ValueError):
+        vec.step(np.zeros((4, 5)))  # the cheetah has 6 actuators
+    vec.close()
+
+
+def test_close_stops_the_threads():
+    before = threading.active_count()
+    vec = MetaVectorEnv("MetaHalfCheetahVel-v0", 4, num_threads=2)
+    assert threading.active_count() == before + 1
+    vec.close()
+    assert threading.active_count() == before

@@ -203,8 +203,11 @@ class MetaVectorEnv(VectorEnv):
         weakref.finalize(self, self._workers.stop)
 
         self._ended = np.zeros(self.num_envs, dtype=np.bool_)  # episode over, not yet reset
-        self._env_obs: list[Any] = [None] * self.num_envs
         self._observations = create_empty_array(self.single_observation_space, self.num_envs)
+        # Sub-envs never reset (reset_mask) show zeros until they are.
+        self._env_obs: list[Any] = [
+            deepcopy(row) for row in iterate(self.observation_space, self._observations)
+        ]
         # Per-call scratch, filled by the worker threads (each writes only its own slots).
         self._job_indices: Sequence[int] = ()
         self._job_actions: list[Any] = []

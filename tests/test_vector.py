@@ -251,3 +251,92 @@ def test_close_stops_the_threads():
     assert threading.active_count() == before + 1
     vec.close()
     assert threading.active_count() == before
+
+
+# -- the default users: the evaluation harness and the baselines' sampler -----------------------
+
+
+@pytest.mark.parametrize("env_id", ["MetaNavigation2D-v0", "MetaHopperParams-v0"])
+def test_harness_vector_and_plain_rounds_give_the_same_result(env_id):
+    """A parallel agent's rounds on the vector env (the default) equal the plain envs'."""
+    import harness_agents
+
+    from metabench.evaluation import evaluate
+    from metabench.protocol import Protocol
+
+    agent = harness_agents.noisy_straight if env_id == "MetaNavigation2D-v0" else _parallel_random
+    protocol = Protocol(rounds=2, episodes_per_round=3, scored_rounds=(1,))
+    kwargs = dict(seeds=[0, 1], task_indices=[0, 3], protocol=protocol)
+    if env_id != "MetaNavigation2D-v0":
+        kwargs["env_kwargs"] = {"max_episode_steps": 30}
+    vector = evaluate(agent, env_id, **kwargs)
+    plain = evaluate(agent, env_id, vector_env=False, **kwargs)
+    assert vector.units == plain.units
+    lengths = {n for u in plain.units for round_lengths in u.lengths for n in round_lengths}
+    assert len(lengths) > 1, "episodes should end at different steps"
+
+
+class _ParallelRandom:
+    """Uniform random actions, drawn from the harness's per-episode generators, in batches."""
+
+    name = "parallel-random"
+    parallel_episodes = True
+
+    def __init__(self, info) -> None:
+        self.low, self.high = info.action_space.low, info.action_space.high
+
+    def act(self, obs, rng):
+        return rng.uniform(self.low, self.high)
+
+    def act_batch(self, observations, rngs):
+        return [self.act(obs, rng) for obs, rng in zip(observations, rngs)]
+
+
+def _parallel_random(info):
+    return _ParallelRandom(info)
+
+
+def random_actor(space: gym.Space):
+    """A batched random policy with its own torch stream (the same calls give the same actions)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+
+    def act(obs):
+        if isinstance(space, gym.spaces.Discrete):
+            return torch.randint(int(space.n), (obs.shape[0],), generator=generator)
+        return torch.rand(obs.shape[0], space.shape[0], generator=generator) * 2 - 1
+
+    return act
+
+
+@pytest.mark.parametrize(
+    ("env_id", "wrapper", "kwargs"),
+    [
+        ("MetaHopperParams-v0", None, {"max_episode_steps": 30}),
+        ("MetaTabularMDP-v0", metabench.TrialHistory, {}),
+    ],
+)
+def test_sampler_vector_and_plain_paths_give_the_same_episodes(env_id, wrapper, kwargs):
+    import torch
+
+    from metabench.baselines.common.sampler import TaskBatchSampler
+
+    episodes = []
+    for vector_env in (True, False):
+        sampler = TaskBatchSampler(env_id, 4, kwargs, wrapper=wrapper, vector_env=vector_env)
+        assert (sampler.vector is not None) == vector_env
+        tasks = sampler.envs[0].unwrapped.sample_tasks(3, seed=0)
+        act = random_actor(sampler.action_space)
+        # two calls: the second reuses the envs, with fewer columns than the pool
+        episodes.append([sampler.sample(tasks, act, seeds=[1, 2, 3], episodes_per_task=3)])
+        episodes[-1].append(sampler.sample(tasks[:2], act, seeds=[4, 5], episodes_per_task=2))
+        sampler.close()
+    for a, b in zip(*episodes):
+        for name in ("obs", "actions", "rewards", "mask", "episode_ends"):
+            assert torch.equal(getattr(a, name), getattr(b, name)), name
+    ends = episodes[0][0].episode_ends.sum(0)
+    assert (ends == 3).all()
+    lengths = episodes[0][0].mask.sum(0)
+    if env_id == "MetaHopperParams-v0":
+        assert len(set(lengths.tolist())) > 1, "columns should end at different steps"

@@ -8,14 +8,16 @@ padded ``(T, N, ...)`` tensors with a validity mask, the layout the baselines' l
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.vector import AutoresetMode
 
 from metabench.core import Task
+from metabench.vector import MetaVectorEnv
 
 
 @dataclass
@@ -60,6 +62,9 @@ class TaskBatchSampler:
 
     Args:
         wrapper: applied to every env (e.g. :class:`metabench.TrialHistory` for RL²).
+        vector_env: step the pool as one :class:`metabench.vector.MetaVectorEnv` (sub-envs on
+            threads, both cores for MuJoCo families); ``False`` steps plain envs one by one.
+            The episodes are the same, bit for bit.
     """
 
     def __init__(
@@ -68,10 +73,19 @@ class TaskBatchSampler:
         size: int,
         env_kwargs: dict | None = None,
         wrapper: Callable[[gym.Env], gym.Env] | None = None,
+        vector_env: bool = True,
     ) -> None:
-        self.envs = [gym.make(env_id, **(env_kwargs or {})) for _ in range(size)]
-        if wrapper is not None:
-            self.envs = [wrapper(env) for env in self.envs]
+        self.vector: MetaVectorEnv | None = None
+        if vector_env:
+            wrappers = (wrapper,) if wrapper is not None else ()
+            self.vector = MetaVectorEnv(
+                env_id, size, autoreset_mode=AutoresetMode.DISABLED, wrappers=wrappers, **(env_kwargs or {})
+            )
+            self.envs = self.vector.envs
+        else:
+            self.envs = [gym.make(env_id, **(env_kwargs or {})) for _ in range(size)]
+            if wrapper is not None:
+                self.envs = [wrapper(env) for env in self.envs]
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space
         self.discrete = isinstance(self.action_space, gym.spaces.Discrete)
@@ -97,7 +111,8 @@ class TaskBatchSampler:
         for env, task in zip(envs, tasks):
             env.unwrapped.set_task(task)
         space = self.observation_space
-        obs = np.stack([gym.spaces.flatten(space, env.reset(seed=int(s))[0]) for env, s in zip(envs, seeds)])
+        first = self._reset(range(n), [int(s) for s in seeds])
+        obs = np.stack([gym.spaces.flatten(space, o) for o in first])
         obs = obs.astype(np.float32)
         alive = np.ones(n, dtype=bool)
         remaining = np.full(n, episodes_per_task)
@@ -110,14 +125,17 @@ class TaskBatchSampler:
             rewards = np.zeros(n, dtype=np.float32)
             mask = alive.astype(np.float32)
             ends = np.zeros(n, dtype=np.float32)
-            for i in np.flatnonzero(alive):
-                next_obs, rewards[i], terminated, truncated, _ = envs[i].step(actions_np[i])
+            stepped, restart = np.flatnonzero(alive), []
+            for i, (next_obs, reward, terminated, truncated) in zip(stepped, self._step(stepped, actions_np)):
+                rewards[i] = reward
                 if terminated or truncated:
                     ends[i] = 1.0
                     remaining[i] -= 1
                     alive[i] = remaining[i] > 0
                     if alive[i]:
-                        next_obs, _ = envs[i].reset()
+                        restart.append(i)
+                obs[i] = gym.spaces.flatten(space, next_obs)
+            for i, next_obs in zip(restart, self._reset(restart)):  # continues each env's stream
                 obs[i] = gym.spaces.flatten(space, next_obs)
             trace.append((obs_t, actions, rewards, mask, ends))
         observations, actions, rewards, masks, ends = zip(*trace)
@@ -129,6 +147,33 @@ class TaskBatchSampler:
             episode_ends=torch.from_numpy(np.stack(ends)),
         )
 
+    def _step(self, indices: np.ndarray, actions: np.ndarray) -> Iterable[tuple]:
+        """``(obs, reward, terminated, truncated)`` of env ``i`` stepped with ``actions[i]``,
+        for ``i`` in ``indices``."""
+        if self.vector is None:
+            return [self.envs[i].step(actions[i])[:4] for i in indices]
+        obs, rewards, terminated, truncated, _ = self.vector.step_some(indices, [actions[i] for i in indices])
+        return zip(obs, rewards, terminated, truncated)
+
+    def _reset(self, indices: Sequence[int], seeds: Sequence[int] | None = None) -> list:
+        """The first observations of envs ``indices`` reset (with ``seeds``, or continuing their
+        random streams)."""
+        seeds = list(seeds) if seeds is not None else [None] * len(indices)
+        if self.vector is None:
+            return [self.envs[i].reset(seed=s)[0] for i, s in zip(indices, seeds)]
+        if not len(indices):
+            return []
+        mask = np.zeros(len(self.envs), dtype=bool)
+        mask[list(indices)] = True
+        all_seeds: list[int | None] = [None] * len(self.envs)
+        for i, s in zip(indices, seeds):
+            all_seeds[i] = s
+        obs, _ = self.vector.reset(seed=all_seeds, options={"reset_mask": mask})
+        return [obs[i] for i in indices]
+
     def close(self) -> None:
+        if self.vector is not None:
+            self.vector.close()
+            return
         for env in self.envs:
             env.close()

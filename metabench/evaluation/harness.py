@@ -28,6 +28,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
 
 from metabench.core import MetaEnv
 from metabench.evaluation.agent import (
@@ -49,6 +50,7 @@ from metabench.evaluation.results import (
     tasks_digest,
 )
 from metabench.protocol import Protocol
+from metabench.vector import MetaVectorEnv
 from metabench.wrappers import TaskInObservation
 
 __all__ = [
@@ -226,6 +228,9 @@ class RunSpec:
     #: Tasks to run instead of the protocol's held-out split (for simulations of references on
     #: the training law; never for scored evaluations).
     tasks: tuple[Any, ...] | None = None
+    #: Run a parallel agent's round on a :class:`metabench.vector.MetaVectorEnv` (sub-envs on
+    #: threads); ``False`` steps one plain env per episode. The results are the same.
+    vector_env: bool = True
 
 
 @dataclass
@@ -266,6 +271,8 @@ class TrialRunner:
         inherited = isinstance(self.agent, Agent) and type(self.agent).observe is Agent.observe
         self._observe = observe if callable(observe) and not inherited else None
         self._round_envs: list[gym.Env] | None = None
+        self.vector_env = spec.vector_env
+        self._round_vector: MetaVectorEnv | None = None
         if "torch" in sys.modules:  # one thread per worker: workers, not threads, share the cores
             sys.modules["torch"].set_num_threads(1)
 
@@ -286,7 +293,9 @@ class TrialRunner:
         parallel = bool(getattr(agent, "parallel_episodes", False)) and protocol.episodes_per_round > 1
         returns, lengths, steps = [], [], 0
         for r in range(protocol.rounds):
-            if parallel:
+            if parallel and self.vector_env:
+                round_returns, round_lengths = self._vector_round(seed, task_index, r, task)
+            elif parallel:
                 round_returns, round_lengths = self._parallel_round(seed, task_index, r, task)
             else:
                 round_returns, round_lengths = [], []
@@ -321,6 +330,55 @@ class TrialRunner:
             if terminated or truncated:
                 return total, length
             obs = next_obs
+
+    def _vector_round(self, seed: int, task_index: int, r: int, task: Any) -> tuple[list[float], list[int]]:
+        """:meth:`_parallel_round` on one vector env, whose sub-envs step on threads."""
+        n = self.protocol.episodes_per_round
+        if self._round_vector is None:
+            self._round_vector = MetaVectorEnv(
+                self.env_id,
+                n,
+                autoreset_mode=AutoresetMode.DISABLED,
+                wrappers=(TaskInObservation,) if self.privileged else (),
+                **self.env_kwargs,
+            )
+        vec = self._round_vector
+        vec.set_attr("task", [task] * n)
+        env_seeds, rngs = zip(*(unit_seeds(seed, task_index, r, e) for e in range(n)))
+        first, _ = vec.reset(seed=list(env_seeds))
+        discrete = isinstance(vec.single_observation_space, spaces.Discrete)
+        observations = [int(o) for o in first] if discrete else list(first)
+        totals, lengths = [0.0] * n, [0] * n
+        active = list(range(n))
+        while active:
+            actions = self.agent.act_batch([observations[e] for e in active], [rngs[e] for e in active])
+            if len(actions) != len(active):
+                raise AgentActionError(
+                    f"agent {self.agent.name!r}: act_batch returned {len(actions)} actions for "
+                    f"{len(active)} observations"
+                )
+            checked = []
+            for e, action in zip(active, actions):
+                try:
+                    checked.append(self._check(action))
+                except (ValueError, TypeError):
+                    raise self._fail(seed, task_index, r, e, lengths[e], action) from None
+            next_obs, rewards, terminations, truncations, _ = vec.step_some(active, checked)
+            still = []
+            for k, e in enumerate(active):
+                reward, terminated, truncated = float(rewards[k]), bool(terminations[k]), bool(truncations[k])
+                obs = int(next_obs[k]) if discrete else next_obs[k]
+                totals[e] += reward
+                lengths[e] += 1
+                if self._observe is not None:
+                    self._observe(
+                        Transition(observations[e], checked[k], reward, obs, terminated, truncated, r, e)
+                    )
+                if not (terminated or truncated):
+                    observations[e] = obs
+                    still.append(e)
+            active = still
+        return totals, lengths
 
     def _parallel_round(self, seed: int, task_index: int, r: int, task: Any) -> tuple[list[float], list[int]]:
         """The round's episodes at once, one env each; equal to running them one by one."""
@@ -513,6 +571,7 @@ def evaluate(
     save_every: float = 2.0,
     progress: bool = False,
     console: Any = None,
+    vector_env: bool = True,
 ) -> EvaluationResult:
     """Evaluate an agent on a family's held-out tasks under a protocol.
 
@@ -533,6 +592,9 @@ def evaluate(
         ray_address: a Ray cluster to join (default: start a local instance).
         save_every: at most this many seconds of finished trials are unsaved at any time.
         progress: show a progress bar.
+        vector_env: run a parallel agent's episodes on a :class:`metabench.vector.MetaVectorEnv`
+            (sub-envs stepped on threads); ``False`` keeps one plain env per episode. The
+            returns are the same either way.
 
     Returns:
         The result (also written to ``out``).
@@ -569,7 +631,9 @@ def evaluate(
             f"task_indices: expected distinct indices in [0, {len(tasks)}), got {task_indices!r}"
         )
 
-    spec = RunSpec(agent=agent, env_id=env_id, env_kwargs=env_kwargs, protocol=protocol)
+    spec = RunSpec(
+        agent=agent, env_id=env_id, env_kwargs=env_kwargs, protocol=protocol, vector_env=vector_env
+    )
     local_runner = TrialRunner(spec)  # builds the agent here too: its name, steps, and early errors
     the_agent = local_runner.agent
     env_record = EnvRecord(

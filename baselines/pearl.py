@@ -8,8 +8,13 @@ collection with ``z`` from the prior or the posterior; the losses (KL to the uni
 prior weighted by ``kl_lambda``, the critic's Bellman error, which trains the encoder too,
 the value and policy losses of SAC with a value network, as in the paper); and the loop.
 
-Sparse rewards: with ``dense_rewards_for_rl`` the context keeps the env's (sparse) reward and
-the SAC critic learns from ``info["reward_dense"]``, as PEARL's sparse point-robot does.
+Sparse rewards (``MetaNavigation2DSparse-v0``). The encoder always sees the reward the env
+returns, so the context is sparse in meta-training as at meta-test time, where the harness gives
+the agent nothing else. What the SAC critic learns from is the config's choice:
+``dense_rewards_for_rl=True`` (the ``paper`` config) reads the dense reward from
+``info["reward_dense"]`` during meta-training, which is what PEARL's sparse point robot does
+(oyster's env returns the dense reward and the sampler sparsifies only the context);
+``dense_rewards_for_rl=False`` trains on the sparse reward alone (VariBAD's harder setting).
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ class PEARLConfig:
     """The family to meta-train on."""
     num_train_tasks: int = 100
     """Training tasks, drawn once from ``sample_tasks`` (PEARL trains on a fixed set)."""
+    num_eval_tasks: int = 2
+    """PEARL's number of held-out tasks (``n_eval_tasks``), kept to document the paper's setting:
+    ``metabench evaluate`` scores the family's own fixed test split (``test_splits``) instead."""
     latent_size: int = 5
     """Dimension of z."""
     hidden: tuple[int, ...] = (300, 300, 300)
@@ -524,6 +532,7 @@ AGENT_FACTORY = "metabench.baselines.pearl:load_agent"
 
 _SPARSE_NAV = dict(
     num_train_tasks=80,
+    num_eval_tasks=20,
     num_initial_steps=200,
     num_tasks_sample=10,
     num_steps_prior=100,
@@ -543,6 +552,7 @@ CONFIGS: dict[tuple[str, str], PEARLConfig] = {
     ("MetaHalfCheetahVel-v0", "paper"): PEARLConfig(
         env_id="MetaHalfCheetahVel-v0",
         num_train_tasks=100,
+        num_eval_tasks=30,
         embedding_batch_size=100,
         num_extra_rl_steps_posterior=600,
     ),
@@ -568,6 +578,7 @@ CONFIGS: dict[tuple[str, str], PEARLConfig] = {
     ("MetaHumanoidDir-v0", "paper"): PEARLConfig(
         env_id="MetaHumanoidDir-v0",
         num_train_tasks=100,
+        num_eval_tasks=30,
         num_extra_rl_steps_posterior=600,
         num_train_steps_per_itr=4000,
         embedding_batch_size=256,
@@ -576,6 +587,7 @@ CONFIGS: dict[tuple[str, str], PEARLConfig] = {
     ("MetaWalker2dParams-v0", "paper"): PEARLConfig(
         env_id="MetaWalker2dParams-v0",
         num_train_tasks=40,
+        num_eval_tasks=10,
         meta_batch=10,
         use_next_obs_in_context=True,
         num_extra_rl_steps_posterior=600,

@@ -9,7 +9,10 @@ same task, seed and actions.
 
 Why threads: the MuJoCo bindings release the GIL while ``mj_step`` runs, so two threads that
 step different sub-envs use two cores, and the Python part of one sub-env's step (reward,
-observation, info) overlaps the physics of another's. Processes (gymnasium's
+observation, info) overlaps the physics of another's. When other processes keep the cores
+busy, threads lose (each step hands work over twice, and each hand-over waits for the
+scheduler), so by default the env measures both and steps on the faster
+(:class:`ThreadChoice`); the results do not depend on it. Processes (gymnasium's
 ``AsyncVectorEnv``) pay a pickle round trip per step, which on this 2-core machine made them
 slower than a single env; ``mujoco.rollout`` steps several models on C++ threads, but it steps
 scratch ``MjData`` (one per thread, not one per sub-env), so every env step would need a state
@@ -38,6 +41,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from copy import deepcopy
@@ -48,7 +52,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
 
-__all__ = ["MetaVectorEnv", "make_vector_env"]
+__all__ = ["MetaVectorEnv", "ThreadChoice", "make_vector_env"]
 
 
 class _Workers:
@@ -85,14 +89,15 @@ class _Workers:
                 self._errors.append(error)
             done.release()
 
-    def run(self, fn: Callable[[int], None], count: int) -> None:
-        """Run ``fn(k)`` for every ``k < count``; re-raise the first error any thread met."""
-        if count <= 1 or not self._go:
+    def run(self, fn: Callable[[int], None], count: int, threads: int | None = None) -> None:
+        """Run ``fn(k)`` for every ``k < count`` on at most ``threads`` threads (default: all);
+        re-raise the first error any thread met."""
+        helpers = min(len(self._go), count - 1, (threads or count) - 1)
+        if helpers <= 0:
             for k in range(count):
                 fn(k)
             return
-        items = iter(range(count))  # list iterators are safe to share: next() holds the GIL
-        helpers = min(len(self._go), count - 1)
+        items = iter(range(count))  # range iterators are safe to share: next() holds the GIL
         self._job = (fn, items)
         for go in self._go[:helpers]:
             go.release()
@@ -119,6 +124,41 @@ class _Workers:
             done.acquire()
 
 
+class ThreadChoice:
+    """Chooses, call by call, between stepping on ``most`` threads and on one, by the wall time
+    per sub-env step each took recently.
+
+    Both give the same results (sub-envs share nothing), so the choice is only about speed.
+    Threads win when the cores are free; when other processes keep them busy, every step's two
+    hand-overs between threads wait for the scheduler, and one thread was measured up to 3x
+    faster (``docs/vector-env.md``). Each cycle of ``period`` calls spends its first ``probe``
+    calls on the option out of favour, so that a change of load is noticed.
+    """
+
+    def __init__(self, most: int, period: int = 50, probe: int = 3, smoothing: float = 0.25) -> None:
+        self.options = (most, 1)
+        self.period, self.probe, self.smoothing = period, probe, smoothing
+        #: Recent seconds per sub-env step of each option (None: not measured yet).
+        self.cost: list[float | None] = [None, None]
+        self.calls = 0
+        self.best = 0
+
+    def choose(self) -> int:
+        """The index into ``options`` of the next call."""
+        if self.cost[0] is None or self.cost[1] is None:
+            return 0 if self.cost[0] is None else 1
+        return 1 - self.best if self.calls % self.period < self.probe else self.best
+
+    def record(self, index: int, seconds: float, count: int) -> None:
+        """Option ``index`` stepped ``count`` sub-envs in ``seconds``."""
+        per_step = seconds / count
+        old = self.cost[index]
+        self.cost[index] = per_step if old is None else old + self.smoothing * (per_step - old)
+        self.calls += 1
+        if self.cost[0] is not None and self.cost[1] is not None:
+            self.best = 0 if self.cost[0] <= self.cost[1] else 1
+
+
 def _default_threads(env: gym.Env, num_envs: int) -> int:
     """All the cores the process may use for MuJoCo families (their physics runs without the
     GIL); one thread for the pure-Python families, whose steps would only queue for the GIL."""
@@ -137,8 +177,10 @@ class MetaVectorEnv(VectorEnv):
         env_id: a registered id (``import metabench`` registers the families).
         num_envs: the number of sub-envs.
         autoreset_mode: see the module docstring; ``NEXT_STEP`` by default.
-        num_threads: threads that step sub-envs (the calling thread is one of them); by default
-            every core this process may use for MuJoCo families, and 1 for the others.
+        num_threads: threads that step sub-envs (the calling thread is one of them). By default
+            1 for the pure-Python families and, for MuJoCo families, every core this process
+            may use or one, whichever has stepped faster lately (:class:`ThreadChoice`); an
+            int fixes the number.
         wrappers: applied, in order, to every sub-env after ``gym.make``.
         copy: return fresh observation arrays (``True``) or the vector env's own buffer, which
             the next call overwrites.
@@ -194,8 +236,11 @@ class MetaVectorEnv(VectorEnv):
         self.metadata["autoreset_mode"] = self.autoreset_mode
         self.render_mode = first.render_mode
 
+        self.thread_choice: ThreadChoice | None = None
         if num_threads is None:
             num_threads = _default_threads(first, self.num_envs)
+            if num_threads > 1:
+                self.thread_choice = ThreadChoice(num_threads)
         if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
             raise ValueError(f"MetaVectorEnv: expected a positive integer num_threads, got {num_threads!r}")
         self.num_threads = int(num_threads)
@@ -257,7 +302,8 @@ class MetaVectorEnv(VectorEnv):
         self._job_indices, self._job_options = indices, options or None
         self._job_seeds = [seeds[i] for i in indices]
         self._out = [()] * len(indices)
-        self._workers.run(self._reset_one, len(indices))
+        choice = self.thread_choice
+        self._workers.run(self._reset_one, len(indices), choice.options[choice.best] if choice else None)
         infos: dict[str, Any] = {}
         for k, i in enumerate(indices):
             self._env_obs[i], info = self._out[k]
@@ -315,7 +361,14 @@ class MetaVectorEnv(VectorEnv):
         count = len(indices)
         self._job_indices, self._job_actions = indices, actions
         self._out = [()] * count
-        self._workers.run(self._step_one, count)
+        choice = self.thread_choice
+        if choice is None or count < 2:
+            self._workers.run(self._step_one, count)
+        else:
+            option = choice.choose()
+            start = time.perf_counter()
+            self._workers.run(self._step_one, count, choice.options[option])
+            choice.record(option, time.perf_counter() - start, count)
         rewards = np.zeros(count, dtype=np.float64)
         terminations = np.zeros(count, dtype=np.bool_)
         truncations = np.zeros(count, dtype=np.bool_)

@@ -3,6 +3,7 @@ with the same task, seed and actions, for every family, through episode ends and
 
 from __future__ import annotations
 
+import os
 import threading
 
 import gymnasium as gym
@@ -12,7 +13,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 import metabench
 from metabench import InvalidTaskError
-from metabench.vector import MetaVectorEnv
+from metabench.vector import MetaVectorEnv, ThreadChoice
 
 IDS = [family.id for family in metabench.FAMILIES]
 NUM_ENVS = 3
@@ -140,10 +141,36 @@ def test_pure_python_family_on_several_threads():
 
 
 def test_default_threads():
-    assert MetaVectorEnv("MetaBandit-v0", 4).num_threads == 1
-    cores = len(__import__("os").sched_getaffinity(0))
-    assert MetaVectorEnv("MetaHalfCheetahVel-v0", 4).num_threads == min(cores, 4)
+    bandit = MetaVectorEnv("MetaBandit-v0", 4)
+    assert bandit.num_threads == 1 and bandit.thread_choice is None
+    cores = len(os.sched_getaffinity(0))
+    cheetah = MetaVectorEnv("MetaHalfCheetahVel-v0", 4)
+    assert cheetah.num_threads == min(cores, 4)
+    assert (cheetah.thread_choice is not None) == (cheetah.num_threads > 1)
+    assert MetaVectorEnv("MetaHalfCheetahVel-v0", 4, num_threads=2).thread_choice is None
     assert MetaVectorEnv("MetaHalfCheetahVel-v0", 1).num_threads == 1
+
+
+def test_thread_choice_follows_the_faster_option():
+    choice = ThreadChoice(2, period=10, probe=2, smoothing=0.5)
+    timings = {0: 3.0, 1: 1.0}  # seconds per 10 steps: one thread is faster (a busy machine)
+    picks = []
+    for _ in range(30):
+        option = choice.choose()
+        picks.append(option)
+        choice.record(option, timings[option], 10)
+    assert picks[:2] == [0, 1]  # each measured once
+    assert choice.cost == [0.3, 0.1] and choice.best == 1
+    # then two probes of the slower option at the start of each cycle of ten calls
+    assert [i for i, p in enumerate(picks) if p == 0] == [0, 10, 11, 20, 21]
+    timings = {0: 0.5, 1: 1.0}  # the cores free up: the probes notice, threads take over
+    for _ in range(12):
+        option = choice.choose()
+        choice.record(option, timings[option], 10)
+    # probes at calls 30, 31 (0.3 -> 0.175 -> 0.1125: still slower) and 40 (-> 0.08125: faster,
+    # so call 41 probes the single thread instead)
+    assert choice.best == 0
+    assert choice.cost == pytest.approx([0.08125, 0.1], rel=1e-12)
 
 
 def test_step_some_moves_only_the_given_sub_envs():

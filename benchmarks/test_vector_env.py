@@ -1,0 +1,154 @@
+"""Task-batched stepping: metabench's vector env against gymnasium's sync and async vector envs,
+a single env, and MuJoCo's native ``rollout`` on two threads (the limit of physics on both
+cores, with no Python at all), all in one run, round by round, so that machine load hits all
+alike. ``docs/vector-env.md`` holds the table and how to read it.
+
+    .venv/bin/python -m pytest benchmarks/test_vector_env.py -s --benchmark-disable-gc
+
+Every candidate simulates the same thing: ``NUM_ENVS`` sub-envs, each reset with its own seed
+and then stepped ``steps`` times with the same pre-drawn random actions; only the steps are
+timed. The native rollout cannot reset, so no candidate may: Ant and Humanoid run with
+``terminate_when_unhealthy=False`` and only 15 steps per round, before a random-action
+humanoid falls (about step 17-21 from gymnasium's reset; a fallen one costs twice as much per
+step, and a meta-RL episode ends when it falls). The HalfCheetah never terminates.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import gymnasium as gym
+import mujoco
+import mujoco.rollout
+import numpy as np
+import pytest
+
+import metabench  # noqa: F401 - registers the families
+from metabench.vector import MetaVectorEnv
+
+#: body -> (id, kwargs, steps per sub-env and round)
+BODIES = {
+    "HalfCheetah": ("MetaHalfCheetahVel-v0", {}, 100),
+    "Ant": ("MetaAntDir-v0", {"terminate_when_unhealthy": False}, 15),
+    "Humanoid": ("MetaHumanoidDir-v0", {"terminate_when_unhealthy": False}, 15),
+}
+NUM_ENVS = int(os.environ.get("METABENCH_BENCH_ENVS", 8))
+ROUNDS = int(os.environ.get("METABENCH_BENCH_ROUNDS", 15))
+SEEDS = list(range(NUM_ENVS))
+LIMIT = "native rollout, 2 threads"
+
+
+def vector_round(vec, actions: np.ndarray) -> float:
+    """Seconds to step a vector env through ``actions`` from its seeded reset."""
+    vec.reset(seed=SEEDS)
+    start = time.perf_counter()
+    for step_actions in actions:
+        vec.step(step_actions)
+    return time.perf_counter() - start
+
+
+def single_round(env: gym.Env, actions: np.ndarray) -> float:
+    """The same trajectories, one sub-env after the other, on one env."""
+    seconds = 0.0
+    for i, seed in enumerate(SEEDS):
+        env.reset(seed=seed)
+        start = time.perf_counter()
+        for step_actions in actions:
+            env.step(step_actions[i])
+        seconds += time.perf_counter() - start
+    return seconds
+
+
+class NativeRollout:
+    """``mujoco.rollout`` over the sub-envs' own models, from their reset states, with each
+    action held for ``frame_skip`` physics steps: the physics of a round, nothing else."""
+
+    def __init__(self, env_id: str, kwargs: dict, actions: np.ndarray, nthread: int) -> None:
+        envs = [gym.make(env_id, **kwargs).unwrapped for _ in SEEDS]
+        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+        states = []
+        for env, seed in zip(envs, SEEDS):
+            env.reset(seed=seed)
+            state = np.empty(mujoco.mj_stateSize(env.model, spec))
+            mujoco.mj_getState(env.model, env.data, state, spec)
+            states.append(state)
+        self.models = [env.model for env in envs]
+        self.datas = [mujoco.MjData(self.models[0]) for _ in range(max(nthread, 1))]
+        self.states = np.stack(states)
+        frame_skip = envs[0].frame_skip
+        # (sub-env, physics step, actuator): each env step's action, frame_skip times
+        self.control = np.repeat(actions.transpose(1, 0, 2).astype(np.float64), frame_skip, axis=1)
+        self.runner = mujoco.rollout.Rollout(nthread=nthread)
+
+    def __call__(self) -> float:
+        start = time.perf_counter()
+        self.runner.rollout(self.models, self.datas, self.states, self.control)
+        return time.perf_counter() - start
+
+
+@pytest.mark.parametrize("body", list(BODIES))
+def test_vector_env_against_gymnasium_and_the_native_limit(benchmark, body):
+    env_id, kwargs, steps_per_env = BODIES[body]
+    single = gym.make(env_id, **kwargs)
+    rng = np.random.default_rng(0)
+    space = single.action_space
+    actions = rng.uniform(space.low, space.high, (steps_per_env, NUM_ENVS, *space.shape)).astype(space.dtype)
+    ours = MetaVectorEnv(env_id, NUM_ENVS, **kwargs)
+    ours_2 = MetaVectorEnv(env_id, NUM_ENVS, num_threads=2, **kwargs)
+    ours_1 = MetaVectorEnv(env_id, NUM_ENVS, num_threads=1, **kwargs)
+    sync = gym.make_vec(env_id, NUM_ENVS, vectorization_mode="sync", **kwargs)
+    asynchronous = gym.make_vec(env_id, NUM_ENVS, vectorization_mode="async", **kwargs)
+    candidates = {
+        "metabench vector": lambda: vector_round(ours, actions),
+        "metabench vector, 2 threads": lambda: vector_round(ours_2, actions),
+        "metabench vector, 1 thread": lambda: vector_round(ours_1, actions),
+        "gymnasium sync": lambda: vector_round(sync, actions),
+        "gymnasium async": lambda: vector_round(asynchronous, actions),
+        "single env": lambda: single_round(single, actions),
+        LIMIT: NativeRollout(env_id, kwargs, actions, nthread=2),
+        "native rollout, 1 thread": NativeRollout(env_id, kwargs, actions, nthread=0),
+    }
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for run in candidates.values():  # warm-up: first steps, process start-up, thread start-up
+        run()
+    for _ in range(ROUNDS):
+        for name, run in candidates.items():
+            times[name].append(run())
+    choice = ours.thread_choice
+    for vec in (ours, ours_2, ours_1, sync, asynchronous):
+        vec.close()
+
+    steps = NUM_ENVS * steps_per_env
+    best = {name: min(t) for name, t in times.items()}
+    median = {name: statistics.median(t) for name, t in times.items()}
+    limit, ours_best = best[LIMIT], best["metabench vector"]
+    print(f"\n{body} ({env_id}), {NUM_ENVS} sub-envs x {steps_per_env} steps, best of {ROUNDS} rounds:")
+    for name in candidates:
+        print(
+            f"  {name:28s} {steps / best[name]:>9,.0f} steps/s (median {steps / median[name]:>9,.0f}); "
+            f"x{limit / best[name]:.2f} of the limit"
+        )
+    if choice is not None:
+        costs = ", ".join(f"{n} thread(s) {c * 1e6:.1f} us" for n, c in zip(choice.options, choice.cost))
+        print(
+            f"  default's thread choice at the end: {choice.options[choice.best]} ({costs} per sub-env step)"
+        )
+    columns = ["metabench vector", "metabench vector, 2 threads", "metabench vector, 1 thread"]
+    columns += ["gymnasium sync", "gymnasium async", "single env", LIMIT]
+    print(
+        f"| {body} | "
+        + " | ".join(f"{steps / best[name]:,.0f}" for name in columns)
+        + f" | **{limit / ours_best:.2f}** | **{best['gymnasium async'] / ours_best:.1f}** |"
+    )
+    benchmark.extra_info.update(
+        {
+            "env_steps_per_round": steps,
+            **{f"steps/s {name}": round(steps / t) for name, t in best.items()},
+            "reference": {"name": LIMIT, "median": median[LIMIT], "min": limit},
+        }
+    )
+    rerun = MetaVectorEnv(env_id, NUM_ENVS, **kwargs)
+    benchmark.pedantic(lambda: vector_round(rerun, actions), rounds=3, iterations=1)
+    rerun.close()

@@ -98,12 +98,14 @@ def test_vector_env_against_gymnasium_and_the_native_limit(benchmark, body):
     ours = MetaVectorEnv(env_id, NUM_ENVS, **kwargs)
     ours_2 = MetaVectorEnv(env_id, NUM_ENVS, num_threads=2, **kwargs)
     ours_1 = MetaVectorEnv(env_id, NUM_ENVS, num_threads=1, **kwargs)
+    ours_quiet = MetaVectorEnv(env_id, NUM_ENVS, infos=False, **kwargs)  # as the harness and sampler
     sync = gym.make_vec(env_id, NUM_ENVS, vectorization_mode="sync", **kwargs)
     asynchronous = gym.make_vec(env_id, NUM_ENVS, vectorization_mode="async", **kwargs)
     candidates = {
         "metabench vector": lambda: vector_round(ours, actions),
         "metabench vector, 2 threads": lambda: vector_round(ours_2, actions),
         "metabench vector, 1 thread": lambda: vector_round(ours_1, actions),
+        "metabench vector, infos=False": lambda: vector_round(ours_quiet, actions),
         "gymnasium sync": lambda: vector_round(sync, actions),
         "gymnasium async": lambda: vector_round(asynchronous, actions),
         "single env": lambda: single_round(single, actions),
@@ -117,14 +119,18 @@ def test_vector_env_against_gymnasium_and_the_native_limit(benchmark, body):
         for name, run in candidates.items():
             times[name].append(run())
     choice = ours.thread_choice
-    for vec in (ours, ours_2, ours_1, sync, asynchronous):
+    for vec in (ours, ours_2, ours_1, ours_quiet, sync, asynchronous):
         vec.close()
 
     steps = NUM_ENVS * steps_per_env
     best = {name: min(t) for name, t in times.items()}
     median = {name: statistics.median(t) for name, t in times.items()}
     limit, ours_best = best[LIMIT], best["metabench vector"]
-    print(f"\n{body} ({env_id}), {NUM_ENVS} sub-envs x {steps_per_env} steps, best of {ROUNDS} rounds:")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"\n{body} ({env_id}), {NUM_ENVS} sub-envs x {steps_per_env} steps, best of {ROUNDS} rounds "
+        f"(load average after: {load}):"
+    )
     for name in candidates:
         print(
             f"  {name:28s} {steps / best[name]:>9,.0f} steps/s (median {steps / median[name]:>9,.0f}); "
@@ -136,6 +142,7 @@ def test_vector_env_against_gymnasium_and_the_native_limit(benchmark, body):
             f"  default's thread choice at the end: {choice.options[choice.best]} ({costs} per sub-env step)"
         )
     columns = ["metabench vector", "metabench vector, 2 threads", "metabench vector, 1 thread"]
+    columns += ["metabench vector, infos=False"]
     columns += ["gymnasium sync", "gymnasium async", "single env", LIMIT]
     print(
         f"| {body} | "

@@ -184,6 +184,8 @@ class MetaVectorEnv(VectorEnv):
         wrappers: applied, in order, to every sub-env after ``gym.make``.
         copy: return fresh observation arrays (``True``) or the vector env's own buffer, which
             the next call overwrites.
+        infos: batch the sub-envs' step infos (``True``), or return ``{}`` from every step, for
+            callers that never read them (batching them is serial work of the main thread).
         **env_kwargs: passed to ``gym.make(env_id, ...)`` (``max_episode_steps`` included).
 
     Raises:
@@ -199,6 +201,7 @@ class MetaVectorEnv(VectorEnv):
         num_threads: int | None = None,
         wrappers: Sequence[Callable[[gym.Env], gym.Env]] = (),
         copy: bool = True,
+        infos: bool = True,
         **env_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -216,6 +219,7 @@ class MetaVectorEnv(VectorEnv):
         self.env_id = env_id
         self.num_envs = int(num_envs)
         self.copy = copy
+        self.infos = infos
         # The checker only inspects the first reset and step (warnings); the outputs are the same.
         env_kwargs.setdefault("disable_env_checker", True)
         self.envs: list[gym.Env] = []
@@ -379,7 +383,7 @@ class MetaVectorEnv(VectorEnv):
             info_list.append(info)
             self._env_obs[i] = obs
         self._out = []
-        infos = _batch_infos(info_list)
+        infos = _batch_infos(info_list) if self.infos else {}
         if some:
             batch = concatenate(
                 self.single_observation_space,

@@ -367,3 +367,16 @@ def test_sampler_vector_and_plain_paths_give_the_same_episodes(env_id, wrapper, 
     lengths = episodes[0][0].mask.sum(0)
     if env_id == "MetaHopperParams-v0":
         assert len(set(lengths.tolist())) > 1, "columns should end at different steps"
+
+
+def test_infos_can_be_switched_off():
+    quiet = MetaVectorEnv("MetaNavigation2D-v0", 2, infos=False)
+    loud = MetaVectorEnv("MetaNavigation2D-v0", 2)
+    actions = np.full((2, 2), 0.05, dtype=np.float32)
+    results = []
+    for vec in (quiet, loud):
+        vec.reset(seed=0)
+        results.append(vec.step(actions))
+    assert results[0][4] == {} and "task" in results[1][4]
+    for a, b in zip(results[0][:4], results[1][:4]):
+        assert same_bits(a, b)

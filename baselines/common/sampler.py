@@ -79,7 +79,12 @@ class TaskBatchSampler:
         if vector_env:
             wrappers = (wrapper,) if wrapper is not None else ()
             self.vector = MetaVectorEnv(
-                env_id, size, autoreset_mode=AutoresetMode.DISABLED, wrappers=wrappers, **(env_kwargs or {})
+                env_id,
+                size,
+                autoreset_mode=AutoresetMode.DISABLED,
+                wrappers=wrappers,
+                infos=False,
+                **(env_kwargs or {}),
             )
             self.envs = self.vector.envs
         else:

@@ -340,6 +340,7 @@ class TrialRunner:
                 n,
                 autoreset_mode=AutoresetMode.DISABLED,
                 wrappers=(TaskInObservation,) if self.privileged else (),
+                infos=False,
                 **self.env_kwargs,
             )
         vec = self._round_vector

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import threading
 import time
 
 import gymnasium as gym
@@ -159,3 +160,91 @@ def test_vector_env_against_gymnasium_and_the_native_limit(benchmark, body):
     rerun = MetaVectorEnv(env_id, NUM_ENVS, **kwargs)
     benchmark.pedantic(lambda: vector_round(rerun, actions), rounds=3, iterations=1)
     rerun.close()
+
+
+@pytest.mark.parametrize("body", list(BODIES))
+def test_what_bounds_threads(benchmark, body):
+    """CPU time per env step of one sub-env: the physics (``mj_step`` over ``frame_skip`` and
+    ``mj_rnePostConstraint``, which run without the GIL) and the rest of the family's step
+    (Python, with the GIL), and what the vector env adds per sub-env step on one thread. With
+    two threads, a step of ``N`` sub-envs takes at least ``N * max((physics + python) / 2,
+    python)``: the bound printed, against the limit ``N * physics / 2``."""
+    env_id, kwargs, steps_per_env = BODIES[body]
+    envs = [gym.make(env_id, **kwargs).unwrapped for _ in SEEDS]
+    vec = MetaVectorEnv(env_id, NUM_ENVS, num_threads=1, infos=False, **kwargs)
+    rng = np.random.default_rng(0)
+    space = envs[0].action_space
+    actions = rng.uniform(space.low, space.high, (steps_per_env, NUM_ENVS, *space.shape)).astype(space.dtype)
+
+    def family_steps() -> float:
+        for env, seed in zip(envs, SEEDS):
+            env.reset(seed=seed)
+        start = time.process_time()
+        for step_actions in actions:
+            for env, action in zip(envs, step_actions):
+                env.step(action)
+        return time.process_time() - start
+
+    def physics_only() -> float:
+        for env, seed in zip(envs, SEEDS):
+            env.reset(seed=seed)
+        start = time.process_time()
+        for step_actions in actions:
+            for env, action in zip(envs, step_actions):
+                env.data.ctrl[:] = action
+                mujoco.mj_step(env.model, env.data, nstep=env.frame_skip)
+                mujoco.mj_rnePostConstraint(env.model, env.data)
+        return time.process_time() - start
+
+    def vector_steps() -> float:
+        vec.reset(seed=SEEDS)
+        start = time.process_time()
+        for step_actions in actions:
+            vec.step(step_actions)
+        return time.process_time() - start
+
+    runs = {"family step": family_steps, "physics": physics_only, "vector, 1 thread": vector_steps}
+    best = {name: float("inf") for name in runs}
+    for _ in range(ROUNDS):
+        for name, run in runs.items():
+            best[name] = min(best[name], run())
+    steps = NUM_ENVS * steps_per_env
+    us = {name: 1e6 * t / steps for name, t in best.items()}
+    physics = us["physics"]
+    python_family = us["family step"] - physics
+    python_vector = us["vector, 1 thread"] - physics
+    bound = max((physics + python_vector) / 2, python_vector)
+    print(
+        f"\n| {body} | {physics:.1f} | {python_family:.1f} | {python_vector - python_family:.1f} | "
+        f"{1e6 / bound:,.0f} | {2e6 / physics:,.0f} | {physics / 2 / bound:.2f} |"
+    )
+    benchmark.extra_info.update({f"us per step: {k}": round(v, 2) for k, v in us.items()})
+    benchmark.pedantic(vector_steps, rounds=3, iterations=1)
+    vec.close()
+
+
+def test_thread_hand_over_latency(benchmark):
+    """One lock released by one thread and acquired by the other, and back: the cost the vector
+    env pays twice per threaded step, whatever the number of sub-envs."""
+    ping, pong = threading.Lock(), threading.Lock()
+    ping.acquire()
+    pong.acquire()
+    trips = 2000
+
+    def other() -> None:
+        for _ in range(trips):
+            ping.acquire()
+            pong.release()
+
+    def round_trips() -> None:
+        helper = threading.Thread(target=other)
+        helper.start()
+        for _ in range(trips):
+            ping.release()
+            pong.acquire()
+        helper.join()
+
+    start = time.perf_counter()
+    round_trips()
+    print(f"\nthread hand-over round trip: {(time.perf_counter() - start) / trips * 1e6:.1f} us")
+    benchmark.pedantic(round_trips, rounds=3, iterations=1)

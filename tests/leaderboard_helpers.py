@@ -13,24 +13,32 @@ CODE = "https://github.com/metabench/metabench"
 
 
 @cache
-def _result_json(agent: str, env_id: str, seeds: int) -> str:
+def _result_json(agent: str, env_id: str, seeds: int, first_seed: int) -> str:
     from metabench.evaluation.harness import evaluate
 
-    return evaluate(agent, env_id, seeds=seeds, backend="local").to_json()
+    seed_list = range(first_seed, first_seed + seeds)
+    return evaluate(agent, env_id, seeds=seed_list, backend="local").to_json()
 
 
-def result(agent: str = "thompson", env_id: str = "MetaBandit-v0", seeds: int = 5) -> EvaluationResult:
+def result(
+    agent: str = "thompson", env_id: str = "MetaBandit-v0", seeds: int = 5, first_seed: int = 0
+) -> EvaluationResult:
     """A complete result of a reference agent under the family's default protocol."""
-    return EvaluationResult.from_json(_result_json(agent, env_id, seeds))
+    return EvaluationResult.from_json(_result_json(agent, env_id, seeds, first_seed))
 
 
 def submission(
-    agent: str = "thompson", env_id: str = "MetaBandit-v0", *, name: str | None = None, seeds: int = 5
+    agent: str = "thompson",
+    env_id: str = "MetaBandit-v0",
+    *,
+    name: str | None = None,
+    seeds: int = 5,
+    first_seed: int = 0,
 ) -> dict[str, Any]:
     """A valid submission document (with its recomputed summary) as a JSON-ready dict."""
     from metabench.leaderboard.validate import recomputed_summary
 
-    evaluated = result(agent, env_id, seeds)
+    evaluated = result(agent, env_id, seeds, first_seed)
     return copy.deepcopy(
         {
             "submission_version": 1,

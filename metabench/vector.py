@@ -121,7 +121,7 @@ class _Workers:
         self._job = None
         for go, done in zip(self._go, self._done):
             go.release()
-            done.acquire()
+            done.acquire(timeout=1.0)  # at interpreter exit a daemon thread may be gone already
 
 
 class ThreadChoice:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
@@ -62,8 +62,27 @@ class Submission(_Model):
     summary: ClaimedSummary | None = None
 
     def to_json(self) -> str:
-        """The document as the store keeps it."""
-        return self.model_dump_json(indent=1, exclude_none=True)
+        """The document as the store keeps it: indented, with each (nested) list of numbers on
+        one line (a trial's returns), so that a reviewer can read it and it stays small."""
+        return _dump(self.model_dump(mode="json", exclude_none=True), 0)
+
+
+def _numeric(node: Any) -> bool:
+    if isinstance(node, list):
+        return all(_numeric(item) for item in node)
+    return isinstance(node, int | float) and not isinstance(node, bool)
+
+
+def _dump(node: Any, depth: int) -> str:
+    pad, inner = " " * depth, " " * (depth + 1)
+    if isinstance(node, dict) and node:
+        items = [
+            f"{inner}{json.dumps(k, ensure_ascii=False)}: {_dump(v, depth + 1)}" for k, v in node.items()
+        ]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(node, list) and node and not _numeric(node):
+        return "[\n" + ",\n".join(inner + _dump(v, depth + 1) for v in node) + "\n" + pad + "]"
+    return json.dumps(node, ensure_ascii=False, separators=(",", ":"))
 
 
 def content_hash(result: EvaluationResult) -> str:

@@ -375,3 +375,12 @@ def test_cli_compare_gives_rliables_probability_of_improvement(board, capsys):
 def test_parse_submission_keeps_the_result_schema():
     parsed = parse_submission(text(submission()))
     assert parsed.result.env.id == "MetaBandit-v0" and parsed.method.authors == ["A. Author", "B. Author"]
+
+
+def test_the_stored_form_round_trips_and_keeps_a_trial_on_one_line():
+    parsed = parse_submission(text(submission()))
+    stored = parsed.to_json()
+    assert parse_submission(stored) == parsed
+    first = parsed.result.units[0]
+    assert f'"returns": {json.dumps(first.returns, separators=(",", ":"))}' in stored
+    assert '"name": "thompson"' in stored  # metadata stays indented and readable

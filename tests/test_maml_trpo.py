@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -15,6 +16,7 @@ from metabench.baselines.common.checkpoint import load_checkpoint
 from metabench.baselines.common.policies import GaussianMLPPolicy
 from metabench.baselines.common.sampler import Episodes, TaskBatchSampler
 from metabench.baselines.train import train
+from metabench.evaluation.agent import EnvInfo
 
 TINY = dataclasses.replace(
     maml_trpo.CONFIGS[("*", "ci")],
@@ -129,3 +131,97 @@ def logged_without_timings(run_dir):
             {k: v for k, v in row.items() if not k.startswith("time/") or k == "time/iteration_env_steps"}
             for row in csv.DictReader(f)
         ]
+
+
+def test_trained_agent_adapts_by_one_inner_step_per_round_and_forgets_on_reset(tmp_path):
+    """In the harness, ``adapt`` takes exactly the inner step of training on the round's
+    episodes (the adapted parameters act from then on); ``reset`` restores the meta-parameters."""
+    from metabench.evaluation.agent import Transition
+
+    overrides = {f.name: getattr(TINY, f.name) for f in dataclasses.fields(TINY) if f.name != "env_id"}
+    trainer = train(
+        "maml-trpo",
+        "MetaNavigation2D-v0",
+        "ci",
+        tmp_path,
+        overrides={**overrides, "num_iterations": 1},
+        tensorboard=False,
+    )
+    info = env_info("MetaNavigation2D-v0")
+    agent = maml_trpo.load_agent(info, tmp_path)
+    meta = {k: v.detach().clone() for k, v in trainer.policy.named_parameters()}
+    rng = np.random.default_rng(0)
+    agent.reset(rng)
+    episodes = []
+    for length in (3, 5):  # two episodes of a round, of different lengths
+        obs = rng.normal(size=(length + 1, 2)).astype(np.float32)
+        steps = []
+        for t in range(length):
+            action = agent.act(obs[t], rng)
+            reward = float(-np.linalg.norm(obs[t]))
+            agent.observe(Transition(obs[t], action, reward, obs[t + 1], False, t == length - 1, 0, 0))
+            steps.append((obs[t], action, reward))
+        episodes.append(steps)
+    agent.adapt()
+    # The same inner step, recomputed from the raw episodes with the training code's pieces.
+    padded = Episodes(
+        torch.zeros(5, 2, 2), torch.zeros(5, 2, 2), torch.zeros(5, 2), torch.zeros(5, 2), torch.zeros(5, 2)
+    )
+    for i, steps in enumerate(episodes):
+        for t, (o, a, r) in enumerate(steps):
+            padded.obs[t, i], padded.actions[t, i] = torch.as_tensor(o), torch.as_tensor(a)
+            padded.rewards[t, i], padded.mask[t, i] = r, 1.0
+        padded.episode_ends[len(steps) - 1, i] = 1.0
+    params = {k: v.clone().requires_grad_() for k, v in meta.items()}
+    expected = maml_trpo.inner_step(trainer.policy, params, padded, trainer.config, create_graph=False)
+    for name, value in expected.items():
+        torch.testing.assert_close(agent.params[name], value.detach(), rtol=1e-5, atol=1e-6)
+        assert not torch.equal(agent.params[name], meta[name]), f"{name} did not move"
+    with torch.no_grad():  # the agent acts with the adapted parameters
+        want = trainer.policy(padded.obs[0, :1], params=expected).base_dist.loc
+        torch.testing.assert_close(agent.acting(padded.obs[0, :1]).base_dist.loc, want)
+    agent.reset(rng)
+    for name, value in meta.items():
+        assert torch.equal(agent.params[name], value)
+
+
+def env_info(env_id: str, **env_kwargs) -> EnvInfo:
+    """What the harness tells an agent factory about ``env_id``."""
+    env = gym.make(env_id, **env_kwargs)
+    return EnvInfo(
+        env_id=env_id,
+        env_kwargs=env_kwargs,
+        family=type(env.unwrapped),
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        max_episode_steps=env.spec.max_episode_steps,
+        protocol=env.unwrapped.default_protocol,
+    )
+
+
+def paired_z(after: np.ndarray, before: np.ndarray) -> float:
+    """Mean paired difference in standard errors (one difference per trial)."""
+    d = (np.asarray(after) - np.asarray(before)).ravel()
+    return float(d.mean() / (d.std(ddof=1) / np.sqrt(d.size)))
+
+
+def test_ci_config_learns_to_adapt_on_navigation(tmp_path):
+    """The ``ci`` config on MetaNavigation2D-v0, scored by the harness under the family's
+    protocol (20 episodes, one inner step, 20 episodes) on held-out goals: adaptation helps by
+    more than 3 standard errors, and meta-training helps the adapted policy.
+
+    Measured (5 training seeds, 60 trials each): pre-adaptation about −35, post-adaptation
+    about −19, 10–12 standard errors apart; the untrained policy adapts to about −88. To keep
+    CI short this scores 10 of the 40 held-out goals × 2 seeds (and 4 goals for the untrained
+    policy, which is far behind)."""
+    from metabench.evaluation.harness import evaluate
+
+    trained, untrained = tmp_path / "trained", tmp_path / "untrained"
+    train("maml-trpo", "MetaNavigation2D-v0", "ci", untrained, stop_after=0, tensorboard=False)
+    train("maml-trpo", "MetaNavigation2D-v0", "ci", trained, tensorboard=False)
+    scores = evaluate(str(trained), seeds=2, task_indices=range(10)).round_scores()
+    pre, post = scores[:, :, 0], scores[:, :, 1]
+    assert paired_z(post, pre) > 3, (pre.mean(), post.mean())
+    untrained_post = evaluate(str(untrained), seeds=1, task_indices=range(4)).round_scores()[:, :, 1]
+    standard_error = np.hypot(post.std(ddof=1) / np.sqrt(post.size), untrained_post.std(ddof=1) / 2)
+    assert post.mean() - untrained_post.mean() > 3 * standard_error, (post.mean(), untrained_post.mean())

@@ -159,6 +159,113 @@ class ThreadChoice:
             self.best = 0 if self.cost[0] <= self.cost[1] else 1
 
 
+class _HalfCheetahBatch:
+    """The step of the reward-varied HalfCheetah families (``TaskRewardHalfCheetah.step``) over a
+    batch of sub-envs, in three phases: every sub-env's control is set; the physics runs on the
+    threads with nothing but ``mj_step`` and ``mj_rnePostConstraint`` between GIL releases (no
+    hand-over per sub-env, where the cheetah's 23 µs of physics is less than one); then
+    velocities, rewards, observations and infos are computed in numpy over the batch.
+
+    The arithmetic is the family's, term by term and in the same order (the control cost keeps
+    its per-env ``ctrl @ ctrl``, the task term is the family's own ``_task_reward``), so every
+    number is bit-identical to a single env's (tests/test_vector.py).
+    """
+
+    @staticmethod
+    def layers(env: gym.Env) -> tuple[Any, Any, Any] | None:
+        """``(time_limit, order_enforcing, family env)`` if ``env`` is exactly what ``gym.make``
+        builds for such a family (so that the batch reproduces every layer), else ``None``."""
+        from gymnasium.envs.mujoco import MujocoEnv
+        from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
+        from gymnasium.wrappers import OrderEnforcing, TimeLimit
+
+        from metabench.envs.locomotion import TaskRewardHalfCheetah
+
+        if not (isinstance(env, TimeLimit) and isinstance(env.env, OrderEnforcing)):
+            return None
+        unit = env.env.env
+        kind = type(unit)
+        if not (
+            isinstance(unit, TaskRewardHalfCheetah)
+            and kind.step is TaskRewardHalfCheetah.step
+            and kind._get_obs is HalfCheetahEnv._get_obs
+            and kind.do_simulation is MujocoEnv.do_simulation
+            and kind._step_mujoco_simulation is MujocoEnv._step_mujoco_simulation
+            and unit.render_mode is None
+        ):
+            return None
+        return env, env.env, unit
+
+    def __init__(self, layers: list[tuple[Any, Any, Any]]) -> None:
+        import mujoco  # here, so that importing this module (the harness does) loads no MuJoCo
+
+        self._mj_step, self._mj_rne_post = mujoco.mj_step, mujoco.mj_rnePostConstraint
+        self.time_limits = [layer[0] for layer in layers]
+        self.orders = [layer[1] for layer in layers]
+        self.units = [layer[2] for layer in layers]
+        self.exclude_x = self.units[0]._exclude_current_positions_from_observation
+        self._stepping: list[Any] = []
+
+    def _physics(self, k: int) -> None:
+        unit = self._stepping[k]
+        self._mj_step(unit.model, unit.data, nstep=unit.frame_skip)
+        self._mj_rne_post(unit.model, unit.data)
+
+    def step(self, rows: list[int], actions: list[Any], run: Callable[..., None]) -> tuple[Any, ...]:
+        """Step sub-envs ``rows`` with ``actions``; ``run(fn, count)`` runs the physics.
+
+        Returns:
+            ``(obs, rewards, truncations, infos)``: arrays over ``rows`` and the batched infos.
+        """
+        units = [self.units[i] for i in rows]
+        for i, action in zip(rows, actions):  # every check before anything moves
+            if not self.orders[i]._has_reset:
+                raise gym.error.ResetNeeded("Cannot call env.step() before calling env.reset()")
+            shape = np.array(action).shape
+            if shape != (self.units[i].model.nu,):
+                raise ValueError(
+                    f"Action dimension mismatch. Expected {(self.units[i].model.nu,)}, found {shape}"
+                )
+        x_before = np.array([unit.data.qpos[0] for unit in units])
+        for unit, action in zip(units, actions):
+            unit.data.ctrl[:] = action
+        self._stepping = units
+        run(self._physics, len(units))
+        self._stepping = []
+        datas = [unit.data for unit in units]
+        x_after = np.array([data.qpos[0] for data in datas])
+        dt = np.array([unit.dt for unit in units])
+        x_velocity = (x_after - x_before) / dt
+        reward_forward = np.array(
+            [unit._task_reward(v) for unit, v in zip(units, x_velocity.tolist())], dtype=np.float64
+        )
+        reward_ctrl = np.array(
+            [-unit._ctrl_cost_weight * float(data.ctrl @ data.ctrl) for unit, data in zip(units, datas)]
+        )
+        rewards = reward_forward + reward_ctrl
+        positions = np.stack([data.qpos for data in datas])
+        velocities = np.stack([data.qvel for data in datas])
+        obs = np.concatenate((positions[:, 1:] if self.exclude_x else positions, velocities), axis=1)
+        truncations = np.zeros(len(rows), dtype=np.bool_)
+        for k, i in enumerate(rows):  # gymnasium's TimeLimit
+            limit = self.time_limits[i]
+            limit._elapsed_steps += 1
+            truncations[k] = limit._elapsed_steps >= limit._max_episode_steps
+        tasks = np.full(len(rows), fill_value=None, dtype=object)
+        for k, unit in enumerate(units):
+            tasks[k] = unit._active_task
+        infos = {
+            "x_position": x_after,
+            "x_velocity": x_velocity,
+            "reward_forward": reward_forward,
+            "reward_ctrl": reward_ctrl,
+            "task": tasks,
+        }
+        for key in list(infos):
+            infos[f"_{key}"] = np.ones(len(rows), dtype=np.bool_)
+        return obs, rewards, truncations, infos
+
+
 def _default_threads(env: gym.Env, num_envs: int) -> int:
     """All the cores the process may use for MuJoCo families (their physics runs without the
     GIL); one thread for the pure-Python families, whose steps would only queue for the GIL."""
@@ -251,6 +358,11 @@ class MetaVectorEnv(VectorEnv):
         self._workers = _Workers(self.num_threads)
         weakref.finalize(self, self._workers.stop)
 
+        layers = [_HalfCheetahBatch.layers(env) for env in self.envs]
+        self._batch = _HalfCheetahBatch(layers) if all(layers) and self.envs else None  # type: ignore[arg-type]
+        #: Whether steps go through a batched step of the family (so far the reward-varied
+        #: HalfCheetah families, without extra wrappers, outside ``SAME_STEP`` mode).
+        self.batched = self._batch is not None and self.autoreset_mode is not AutoresetMode.SAME_STEP
         self._ended = np.zeros(self.num_envs, dtype=np.bool_)  # episode over, not yet reset
         self._observations = create_empty_array(self.single_observation_space, self.num_envs)
         # Sub-envs never reset (reset_mask) show zeros until they are.
@@ -363,16 +475,11 @@ class MetaVectorEnv(VectorEnv):
                     "autoreset_mode is DISABLED; expected reset(options={'reset_mask': ...}) first"
                 )
         count = len(indices)
+        if self.batched:
+            return self._batched_step(indices, actions, some)
         self._job_indices, self._job_actions = indices, actions
         self._out = [()] * count
-        choice = self.thread_choice
-        if choice is None or count < 2:
-            self._workers.run(self._step_one, count)
-        else:
-            option = choice.choose()
-            start = time.perf_counter()
-            self._workers.run(self._step_one, count, choice.options[option])
-            choice.record(option, time.perf_counter() - start, count)
+        self._run_timed(self._step_one, count)
         rewards = np.zeros(count, dtype=np.float64)
         terminations = np.zeros(count, dtype=np.bool_)
         truncations = np.zeros(count, dtype=np.bool_)
@@ -394,6 +501,67 @@ class MetaVectorEnv(VectorEnv):
         concatenate(self.single_observation_space, self._env_obs, self._observations)
         obs = deepcopy(self._observations) if self.copy else self._observations
         return obs, rewards, terminations, truncations, infos
+
+    def _run_timed(self, fn: Callable[[int], None], count: int) -> None:
+        """``self._workers.run``, on the thread count :class:`ThreadChoice` picks (and times)."""
+        choice = self.thread_choice
+        if choice is None or count < 2:
+            self._workers.run(fn, count)
+            return
+        option = choice.choose()
+        start = time.perf_counter()
+        self._workers.run(fn, count, choice.options[option])
+        choice.record(option, time.perf_counter() - start, count)
+
+    def _batched_step(self, indices: Sequence[int], actions: list[Any], some: bool):
+        """:meth:`_step` through the family's batch stepper; sub-envs due for a ``NEXT_STEP``
+        autoreset are reset instead, one by one."""
+        count = len(indices)
+        due = [k for k, i in enumerate(indices) if self._ended[i]]
+        stepped = [k for k in range(count) if not self._ended[indices[k]]] if due else list(range(count))
+        rows = [indices[k] for k in stepped]
+        if rows:
+            obs, rewards, truncations, infos = self._batch.step(
+                rows, [actions[k] for k in stepped], self._run_timed
+            )
+        else:  # every sub-env resets on this step
+            obs, rewards, truncations, infos = (), np.zeros(0), np.zeros(0, dtype=np.bool_), {}
+        for k, i in enumerate(rows):
+            self._env_obs[i] = obs[k]
+            self._ended[i] = truncations[k]
+        if due:  # an episode boundary: assemble the rows one by one
+            step_infos = [
+                {
+                    key: infos[key][j].item() if key != "task" else infos[key][j]
+                    for key in ("x_position", "x_velocity", "reward_forward", "reward_ctrl", "task")
+                }
+                for j in range(len(rows))
+            ]
+            all_rewards = np.zeros(count, dtype=np.float64)
+            all_truncations = np.zeros(count, dtype=np.bool_)
+            info_list: list[dict[str, Any]] = [{}] * count
+            for j, k in enumerate(stepped):
+                all_rewards[k], all_truncations[k], info_list[k] = rewards[j], truncations[j], step_infos[j]
+            for k in due:
+                i = indices[k]
+                self._env_obs[i], info_list[k] = self.envs[i].reset()
+                self._ended[i] = False
+            rewards, truncations = all_rewards, all_truncations
+            infos = _batch_infos(info_list) if self.infos else {}
+        elif not self.infos:
+            infos = {}
+        terminations = np.zeros(count, dtype=np.bool_)
+        if some:
+            rows_obs = [self._env_obs[i] for i in indices]
+            batch = concatenate(
+                self.single_observation_space,
+                rows_obs,
+                create_empty_array(self.single_observation_space, count),
+            )
+            return batch, rewards, terminations, truncations, infos
+        concatenate(self.single_observation_space, self._env_obs, self._observations)
+        out = deepcopy(self._observations) if self.copy else self._observations
+        return out, rewards, terminations, truncations, infos
 
     def _step_one(self, k: int) -> None:
         i = self._job_indices[k]

@@ -380,3 +380,45 @@ def test_infos_can_be_switched_off():
     assert results[0][4] == {} and "task" in results[1][4]
     for a, b in zip(results[0][:4], results[1][:4]):
         assert same_bits(a, b)
+
+
+def test_batched_cheetah_step_where_it_applies():
+    assert MetaVectorEnv("MetaHalfCheetahVel-v0", 2).batched
+    assert MetaVectorEnv("MetaHalfCheetahDir-v0", 2).batched
+    assert not MetaVectorEnv("MetaHalfCheetahParams-v0", 2).batched  # gymnasium's own step
+    assert not MetaVectorEnv("MetaHalfCheetahVel-v0", 2, wrappers=[metabench.TrialHistory]).batched
+    assert not MetaVectorEnv("MetaHalfCheetahVel-v0", 2, autoreset_mode="SameStep").batched
+
+
+@pytest.mark.parametrize("env_id", ["MetaHalfCheetahVel-v0", "MetaAntGoal-v0"])
+def test_staggered_episode_ends_match_gymnasium(env_id):
+    """Sub-envs whose episodes end at different steps (a partial reset staggers their clocks):
+    steps that reset some sub-envs and step the others, against SyncVectorEnv."""
+    ours = MetaVectorEnv(env_id, NUM_ENVS, max_episode_steps=7)
+    theirs = SyncVectorEnv([lambda: gym.make(env_id, max_episode_steps=7)] * NUM_ENVS)
+    tasks = ours.envs[0].unwrapped.sample_tasks(NUM_ENVS, seed=1)
+    for vec in (ours, theirs):
+        vec.set_attr("task", tasks)
+        vec.reset(seed=8)
+    mixed = 0
+    for t, actions in enumerate(actions_for(ours.single_action_space, 30, seed=3)):
+        if t in (3, 5):
+            mask = np.array([t == 3, t == 5, False])
+            results = [vec.reset(options={"reset_mask": mask}) for vec in (ours, theirs)]
+        else:
+            results = [vec.step(np.stack(actions)) for vec in (ours, theirs)]
+        (a, *rest_a, infos_a), (b, *rest_b, infos_b) = results
+        assert same_bits(a, b)
+        for x, y in zip(rest_a, rest_b):
+            assert same_bits(x, y)
+        assert_same_infos(infos_a, infos_b)
+        if len(rest_a) == 3 and infos_a.get("_reward_ctrl") is not None:  # a step
+            mixed += 0 < infos_a["_reward_ctrl"].sum() < NUM_ENVS
+    assert mixed > 0, "some steps should reset some sub-envs and step the others"
+
+
+@pytest.mark.parametrize("env_id", ["MetaHalfCheetahVel-v0", "MetaNavigation2D-v0"])
+def test_step_before_reset_is_refused(env_id):
+    vec = MetaVectorEnv(env_id, 2)
+    with pytest.raises(gym.error.ResetNeeded):
+        vec.step(vec.action_space.sample())

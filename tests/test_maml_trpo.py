@@ -210,7 +210,7 @@ def test_ci_config_learns_to_adapt_on_navigation(tmp_path):
     protocol (20 episodes, one inner step, 20 episodes) on held-out goals: adaptation helps by
     more than 3 standard errors, and meta-training helps the adapted policy.
 
-    Measured (5 training seeds, 60 trials each): pre-adaptation about −35, post-adaptation
+    Measured (training seeds 0 and 1, 60 trials each): pre-adaptation about −35, post-adaptation
     about −19, 10–12 standard errors apart; the untrained policy adapts to about −88. To keep
     CI short this scores 10 of the 40 held-out goals × 2 seeds (and 4 goals for the untrained
     policy, which is far behind)."""

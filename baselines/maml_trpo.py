@@ -31,7 +31,8 @@ from metabench.baselines.common.checkpoint import load_checkpoint
 from metabench.baselines.common.linear_baseline import LinearFeatureBaseline
 from metabench.baselines.common.math import backtracking_line_search, conjugate_gradient, discounted_cumsum
 from metabench.baselines.common.policies import CategoricalMLPPolicy, Policy, make_policy, sample_with
-from metabench.baselines.common.sampler import Episodes, TaskBatchSampler
+from metabench.baselines.common.ray_sampler import make_sampler
+from metabench.baselines.common.sampler import Episodes
 from metabench.evaluation.agent import Agent, EnvInfo, Transition
 
 Params = dict[str, torch.Tensor]
@@ -75,6 +76,8 @@ class MAMLConfig:
     """Seed of every random draw (tasks, env resets, action noise)."""
     checkpoint_every: int = 10
     """Iterations between checkpoints (one is also written at the end)."""
+    ray_workers: int = 0
+    """Sample on this many Ray actors (0: in this process; the episodes are the same)."""
     env_kwargs: Mapping[str, object] = field(default_factory=dict)
     """Constructor kwargs of the family."""
 
@@ -243,8 +246,11 @@ class MAMLTRPO:
     def __init__(self, config: MAMLConfig) -> None:
         self.config = config
         self.task_source = gym.make(config.env_id, **dict(config.env_kwargs)).unwrapped
-        self.sampler = TaskBatchSampler(
-            config.env_id, config.meta_batch_size * config.fast_batch_size, dict(config.env_kwargs)
+        self.sampler = make_sampler(
+            config.env_id,
+            config.meta_batch_size * config.fast_batch_size,
+            dict(config.env_kwargs),
+            ray_workers=config.ray_workers,
         )
         torch.manual_seed(config.seed)
         self.policy = make_policy(

@@ -27,7 +27,8 @@ from torch.distributions import Categorical, Distribution, Independent, Normal
 from metabench.baselines.common.checkpoint import load_checkpoint
 from metabench.baselines.common.math import gae
 from metabench.baselines.common.policies import sample_with
-from metabench.baselines.common.sampler import Episodes, TaskBatchSampler
+from metabench.baselines.common.ray_sampler import make_sampler
+from metabench.baselines.common.sampler import Episodes
 from metabench.evaluation.agent import Agent, EnvInfo, Transition
 from metabench.wrappers import TrialHistory
 
@@ -68,6 +69,8 @@ class RL2Config:
     """Seed of every random draw."""
     checkpoint_every: int = 25
     """Iterations between checkpoints (one is also written at the end)."""
+    ray_workers: int = 0
+    """Sample on this many Ray actors (0: in this process; the episodes are the same)."""
     env_kwargs: Mapping[str, object] = field(default_factory=dict)
     """Constructor kwargs of the family."""
 
@@ -156,8 +159,12 @@ class RL2:
     def __init__(self, config: RL2Config) -> None:
         self.config = config
         self.task_source = gym.make(config.env_id, **dict(config.env_kwargs)).unwrapped
-        self.sampler = TaskBatchSampler(
-            config.env_id, config.trials_per_batch, dict(config.env_kwargs), wrapper=TrialHistory
+        self.sampler = make_sampler(
+            config.env_id,
+            config.trials_per_batch,
+            dict(config.env_kwargs),
+            wrapper=TrialHistory,
+            ray_workers=config.ray_workers,
         )
         torch.manual_seed(config.seed)
         input_size = gym.spaces.flatdim(self.sampler.observation_space)

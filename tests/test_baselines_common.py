@@ -98,3 +98,51 @@ def test_policies_pick_the_distribution_for_the_action_space_and_accept_params()
     assert not torch.allclose(shifted.mean, gaussian(obs).mean)
     with pytest.raises(ValueError, match="Box or Discrete"):
         make_policy(box, gym.spaces.MultiBinary(3), (4,), "relu")
+
+
+def test_ray_sampler_returns_the_local_samplers_episodes():
+    """Same tasks, acting function and seeds: the same episodes on Ray actors (uneven shards,
+    trials of several episodes, a wrapper) as in this process; and a MAML iteration sampled on
+    Ray equals a local one."""
+    ray = pytest.importorskip("ray")
+    import dataclasses
+
+    from metabench.baselines import maml_trpo
+    from metabench.baselines.common.ray_sampler import RayTaskBatchSampler
+    from metabench.baselines.common.sampler import TaskBatchSampler
+    from metabench.wrappers import TrialHistory
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        for env_id, wrapper, per_task in (
+            ("MetaNavigation2D-v0", None, 2),
+            ("MetaBandit-v0", TrialHistory, 4),
+        ):
+            local = TaskBatchSampler(env_id, 5, wrapper=wrapper)
+            remote = RayTaskBatchSampler(env_id, 5, wrapper=wrapper, num_workers=2)
+            tasks = local.envs[0].unwrapped.sample_tasks(5, seed=1)
+
+            def act(obs, space=local.action_space):
+                if isinstance(space, gym.spaces.Discrete):
+                    return torch.randint(space.n, (obs.shape[0],))
+                return torch.randn(obs.shape[0], 2) * 0.05 + 0.01 * obs
+
+            episodes = []
+            for sampler in (local, remote):
+                torch.manual_seed(0)
+                episodes.append(sampler.sample(tasks, act, seeds=[3, 1, 4, 1, 5], episodes_per_task=per_task))
+            remote.close()
+            for name in ("obs", "actions", "rewards", "mask", "episode_ends"):
+                assert torch.equal(getattr(episodes[0], name), getattr(episodes[1], name)), (env_id, name)
+            assert episodes[0].episode_ends.sum() == 5 * per_task
+        tiny = dataclasses.replace(
+            maml_trpo.CONFIGS[("*", "ci")], meta_batch_size=3, fast_batch_size=2, hidden=(8,)
+        )
+        records = [
+            maml_trpo.MAMLTRPO(dataclasses.replace(tiny, ray_workers=workers)).train_iteration()
+            for workers in (0, 2)
+        ]
+        for key, value in records[0].items():
+            assert key.startswith("time/") or records[1][key] == value, key
+    finally:
+        ray.shutdown()

@@ -75,6 +75,7 @@ class TaskBatchSampler:
         wrapper: Callable[[gym.Env], gym.Env] | None = None,
         vector_env: bool = True,
     ) -> None:
+        self.size = size
         self.vector: MetaVectorEnv | None = None
         if vector_env:
             wrappers = (wrapper,) if wrapper is not None else ()
@@ -108,13 +109,11 @@ class TaskBatchSampler:
                 batch of hidden states aligned with the columns.
         """
         n = len(tasks)
-        if not (n == len(seeds) <= len(self.envs)):
+        if not (n == len(seeds) <= self.size):
             raise ValueError(
-                f"expected at most {len(self.envs)} tasks and one seed per task, got {n} and {len(seeds)}"
+                f"expected at most {self.size} tasks and one seed per task, got {n} and {len(seeds)}"
             )
-        envs = self.envs[:n]
-        for env, task in zip(envs, tasks):
-            env.unwrapped.set_task(task)
+        self._set_tasks(tasks)
         space = self.observation_space
         first = self._reset(range(n), [int(s) for s in seeds])
         obs = np.stack([gym.spaces.flatten(space, o) for o in first])
@@ -151,6 +150,11 @@ class TaskBatchSampler:
             mask=torch.from_numpy(np.stack(masks)),
             episode_ends=torch.from_numpy(np.stack(ends)),
         )
+
+    def _set_tasks(self, tasks: Sequence[Task]) -> None:
+        """Env ``i`` takes ``tasks[i]`` (from its next reset)."""
+        for env, task in zip(self.envs, tasks):
+            env.unwrapped.set_task(task)
 
     def _step(self, indices: np.ndarray, actions: np.ndarray) -> Iterable[tuple]:
         """``(obs, reward, terminated, truncated)`` of env ``i`` stepped with ``actions[i]``,

@@ -39,6 +39,7 @@ sub-envs (meta-RL samplers run episodes of different lengths to their end, not f
 from __future__ import annotations
 
 import functools
+import math
 import os
 import threading
 import time
@@ -159,51 +160,50 @@ class ThreadChoice:
             self.best = 0 if self.cost[0] <= self.cost[1] else 1
 
 
-class _HalfCheetahBatch:
-    """The step of the reward-varied HalfCheetah families (``TaskRewardHalfCheetah.step``) over a
-    batch of sub-envs, in three phases: every sub-env's control is set; the physics runs on the
-    threads with nothing but ``mj_step`` and ``mj_rnePostConstraint`` between GIL releases (no
-    hand-over per sub-env, where the cheetah's 23 µs of physics is less than one); then
-    velocities, rewards, observations and infos are computed in numpy over the batch.
+class _BatchStep:
+    """The step of a reward-varied MuJoCo family (``metabench.envs.locomotion``'s
+    ``TaskReward*`` bases) over a batch of sub-envs, in three phases: every sub-env's control is
+    set; the physics runs on the threads with nothing but ``mj_step`` and
+    ``mj_rnePostConstraint`` between GIL releases (no hand-over per sub-env); then velocities,
+    rewards, observations and infos are computed in numpy over the batch.
 
-    The arithmetic is the family's, term by term and in the same order (the control cost keeps
-    its per-env ``ctrl @ ctrl``, the task term is the family's own ``_task_reward``), so every
-    number is bit-identical to a single env's (tests/test_vector.py).
+    The arithmetic is the family's, term by term and in the same order: elementwise operations
+    run over the batch, while every reduction (``ctrl @ ctrl``, the contact-force sums, the
+    humanoid's mass centre) and the task term (the family's own ``_task_reward``) stay per env,
+    so every number is bit-identical to a single env's (tests/test_vector.py). A body subclass
+    supplies ``before`` (what the step reads before the physics) and ``after``.
     """
 
-    @staticmethod
-    def layers(env: gym.Env) -> tuple[Any, Any, Any] | None:
-        """``(time_limit, order_enforcing, family env)`` if ``env`` is exactly what ``gym.make``
-        builds for such a family (so that the batch reproduces every layer), else ``None``."""
+    @classmethod
+    def for_env(cls, env: gym.Env) -> type[_BatchStep] | None:
+        """The batch stepper class for ``env`` if it is exactly what ``gym.make`` builds for a
+        reward-varied family (so that the batch reproduces every layer), else ``None``."""
         from gymnasium.envs.mujoco import MujocoEnv
-        from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
         from gymnasium.wrappers import OrderEnforcing, TimeLimit
-
-        from metabench.envs.locomotion import TaskRewardHalfCheetah
 
         if not (isinstance(env, TimeLimit) and isinstance(env.env, OrderEnforcing)):
             return None
         unit = env.env.env
         kind = type(unit)
-        if not (
-            isinstance(unit, TaskRewardHalfCheetah)
-            and kind.step is TaskRewardHalfCheetah.step
-            and kind._get_obs is HalfCheetahEnv._get_obs
-            and kind.do_simulation is MujocoEnv.do_simulation
-            and kind._step_mujoco_simulation is MujocoEnv._step_mujoco_simulation
-            and unit.render_mode is None
-        ):
-            return None
-        return env, env.env, unit
+        for body in (_HalfCheetahBatch, _AntBatch, _HumanoidBatch):
+            if (
+                isinstance(unit, body.base())
+                and kind.step is body.base().step
+                and kind._get_obs is body.gymnasium_env_class()._get_obs
+                and kind.do_simulation is MujocoEnv.do_simulation
+                and kind._step_mujoco_simulation is MujocoEnv._step_mujoco_simulation
+                and unit.render_mode is None
+            ):
+                return body
+        return None
 
-    def __init__(self, layers: list[tuple[Any, Any, Any]]) -> None:
+    def __init__(self, envs: list[gym.Env]) -> None:
         import mujoco  # here, so that importing this module (the harness does) loads no MuJoCo
 
         self._mj_step, self._mj_rne_post = mujoco.mj_step, mujoco.mj_rnePostConstraint
-        self.time_limits = [layer[0] for layer in layers]
-        self.orders = [layer[1] for layer in layers]
-        self.units = [layer[2] for layer in layers]
-        self.exclude_x = self.units[0]._exclude_current_positions_from_observation
+        self.time_limits = envs
+        self.orders = [env.env for env in envs]
+        self.units = [env.unwrapped for env in envs]
         self._stepping: list[Any] = []
 
     def _physics(self, k: int) -> None:
@@ -215,37 +215,28 @@ class _HalfCheetahBatch:
         """Step sub-envs ``rows`` with ``actions``; ``run(fn, count)`` runs the physics.
 
         Returns:
-            ``(obs, rewards, truncations, infos)``: arrays over ``rows`` and the batched infos.
+            ``(obs, rewards, terminations, truncations, infos)`` over ``rows``, infos batched.
         """
         units = [self.units[i] for i in rows]
         for i, action in zip(rows, actions):  # every check before anything moves
             if not self.orders[i]._has_reset:
                 raise gym.error.ResetNeeded("Cannot call env.step() before calling env.reset()")
-            shape = np.array(action).shape
+            shape = np.shape(action)
             if shape != (self.units[i].model.nu,):
                 raise ValueError(
                     f"Action dimension mismatch. Expected {(self.units[i].model.nu,)}, found {shape}"
                 )
-        x_before = np.array([unit.data.qpos[0] for unit in units])
+        before = self.before(units)
         for unit, action in zip(units, actions):
             unit.data.ctrl[:] = action
         self._stepping = units
-        run(self._physics, len(units))
-        self._stepping = []
+        try:
+            run(self._physics, len(units))
+        finally:
+            self._stepping = []
         datas = [unit.data for unit in units]
-        x_after = np.array([data.qpos[0] for data in datas])
         dt = np.array([unit.dt for unit in units])
-        x_velocity = (x_after - x_before) / dt
-        reward_forward = np.array(
-            [unit._task_reward(v) for unit, v in zip(units, x_velocity.tolist())], dtype=np.float64
-        )
-        reward_ctrl = np.array(
-            [-unit._ctrl_cost_weight * float(data.ctrl @ data.ctrl) for unit, data in zip(units, datas)]
-        )
-        rewards = reward_forward + reward_ctrl
-        positions = np.stack([data.qpos for data in datas])
-        velocities = np.stack([data.qvel for data in datas])
-        obs = np.concatenate((positions[:, 1:] if self.exclude_x else positions, velocities), axis=1)
+        obs, rewards, terminations, infos = self.after(units, datas, before, dt)
         truncations = np.zeros(len(rows), dtype=np.bool_)
         for k, i in enumerate(rows):  # gymnasium's TimeLimit
             limit = self.time_limits[i]
@@ -254,16 +245,202 @@ class _HalfCheetahBatch:
         tasks = np.full(len(rows), fill_value=None, dtype=object)
         for k, unit in enumerate(units):
             tasks[k] = unit._active_task
+        infos["task"] = tasks
+        for key in list(infos):
+            infos[f"_{key}"] = np.ones(len(rows), dtype=np.bool_)
+        return obs, rewards, terminations, truncations, infos
+
+    @staticmethod
+    def ctrl_costs(units: list[Any], datas: list[Any]) -> np.ndarray:
+        """``-w * (ctrl @ ctrl)`` per env (a reduction: per env, as the family computes it)."""
+        return np.array([-unit._ctrl_cost_weight * float(d.ctrl @ d.ctrl) for unit, d in zip(units, datas)])
+
+    @staticmethod
+    def qpos_qvel(datas: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        return np.stack([d.qpos for d in datas]), np.stack([d.qvel for d in datas])
+
+
+class _HalfCheetahBatch(_BatchStep):
+    """``TaskRewardHalfCheetah.step``: the forward term from the root's x velocity."""
+
+    @staticmethod
+    def base() -> type:
+        from metabench.envs.locomotion import TaskRewardHalfCheetah
+
+        return TaskRewardHalfCheetah
+
+    @staticmethod
+    def gymnasium_env_class() -> type:
+        from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
+
+        return HalfCheetahEnv
+
+    def before(self, units: list[Any]) -> np.ndarray:
+        return np.array([unit.data.qpos[0] for unit in units])
+
+    def after(self, units, datas, x_before, dt):
+        qpos, qvel = self.qpos_qvel(datas)
+        x_after = qpos[:, 0].copy()
+        x_velocity = (x_after - x_before) / dt
+        reward_forward = np.array(
+            [unit._task_reward(v) for unit, v in zip(units, x_velocity.tolist())], dtype=np.float64
+        )
+        reward_ctrl = self.ctrl_costs(units, datas)
+        rewards = reward_forward + reward_ctrl
+        position = qpos[:, 1:] if units[0]._exclude_current_positions_from_observation else qpos
+        obs = np.concatenate((position, qvel), axis=1)
         infos = {
             "x_position": x_after,
             "x_velocity": x_velocity,
             "reward_forward": reward_forward,
             "reward_ctrl": reward_ctrl,
-            "task": tasks,
         }
-        for key in list(infos):
-            infos[f"_{key}"] = np.ones(len(rows), dtype=np.bool_)
-        return obs, rewards, truncations, infos
+        return obs, rewards, np.zeros(len(units), dtype=np.bool_), infos
+
+
+class _AntBatch(_BatchStep):
+    """``TaskRewardAnt.step``: the task term from the torso's position and velocity, with
+    gymnasium's clipped contact cost, health check and observation."""
+
+    @staticmethod
+    def base() -> type:
+        from metabench.envs.locomotion import TaskRewardAnt
+
+        return TaskRewardAnt
+
+    @staticmethod
+    def gymnasium_env_class() -> type:
+        from gymnasium.envs.mujoco.ant_v5 import AntEnv
+
+        return AntEnv
+
+    def before(self, units: list[Any]) -> np.ndarray:
+        return np.array([unit.data.xpos[unit._main_body_id, :2] for unit in units])
+
+    def after(self, units, datas, xy_before, dt):
+        first = units[0]
+        xy_after = np.array([unit.data.xpos[unit._main_body_id, :2] for unit in units])
+        x_velocity = (xy_after[:, 0] - xy_before[:, 0]) / dt
+        y_velocity = (xy_after[:, 1] - xy_before[:, 1]) / dt
+        reward_task = np.array(
+            [
+                unit._task_reward(x, y, vx, vy)
+                for unit, x, y, vx, vy in zip(
+                    units,
+                    xy_after[:, 0].tolist(),
+                    xy_after[:, 1].tolist(),
+                    x_velocity.tolist(),
+                    y_velocity.tolist(),
+                )
+            ],
+            dtype=np.float64,
+        )
+        reward_ctrl = self.ctrl_costs(units, datas)
+        low, high = first._contact_force_range
+        contact_forces = np.clip(np.stack([d.cfrc_ext for d in datas]), low, high)
+        squares = np.square(contact_forces)
+        reward_contact = np.array(
+            [-float(unit._contact_cost_weight * np.sum(sq)) for unit, sq in zip(units, squares)]
+        )
+        qpos, qvel = self.qpos_qvel(datas)
+        min_z, max_z = first._healthy_z_range
+        healthy = np.isfinite(qpos).all(axis=1) & np.isfinite(qvel).all(axis=1)
+        healthy &= (min_z <= qpos[:, 2]) & (qpos[:, 2] <= max_z)
+        reward_survive = np.where(healthy, first._healthy_reward, 0.0)
+        rewards = reward_task + reward_ctrl + reward_contact + reward_survive
+        terminations = ~healthy if first._terminate_when_unhealthy else np.zeros(len(units), dtype=np.bool_)
+        position = qpos[:, 2:] if first._exclude_current_positions_from_observation else qpos
+        parts = [position, qvel]
+        if first._include_cfrc_ext_in_observation:
+            parts.append(contact_forces[:, 1:].reshape(len(units), -1))
+        x, y = qpos[:, 0].copy(), qpos[:, 1].copy()
+        infos = {
+            "x_position": x,
+            "y_position": y,
+            "distance_from_origin": np.array([math.hypot(a, b) for a, b in zip(x.tolist(), y.tolist())]),
+            "x_velocity": x_velocity,
+            "y_velocity": y_velocity,
+            first.task_reward_key: reward_task,
+            "reward_ctrl": reward_ctrl,
+            "reward_contact": reward_contact,
+            "reward_survive": reward_survive,
+        }
+        return np.concatenate(parts, axis=1), rewards, terminations, infos
+
+
+class _HumanoidBatch(_BatchStep):
+    """``TaskRewardHumanoid.step``: the task term from the centre of mass's velocity, with
+    gymnasium's capped contact cost, health check and observation."""
+
+    @staticmethod
+    def base() -> type:
+        from metabench.envs.locomotion import TaskRewardHumanoid
+
+        return TaskRewardHumanoid
+
+    @staticmethod
+    def gymnasium_env_class() -> type:
+        from gymnasium.envs.mujoco.humanoid_v5 import HumanoidEnv
+
+        return HumanoidEnv
+
+    def before(self, units: list[Any]) -> list[np.ndarray]:
+        return [unit._mass_center_xy() for unit in units]
+
+    def after(self, units, datas, xy_before, dt):
+        first = units[0]
+        xy_after = [unit._mass_center_xy() for unit in units]
+        # the family: float(after - before) / dt, each a numpy subtraction, then a division
+        x_velocity = np.array([float(a[0] - b[0]) for a, b in zip(xy_after, xy_before)]) / dt
+        y_velocity = np.array([float(a[1] - b[1]) for a, b in zip(xy_after, xy_before)]) / dt
+        reward_forward = np.array(
+            [
+                unit._task_reward(vx, vy)
+                for unit, vx, vy in zip(units, x_velocity.tolist(), y_velocity.tolist())
+            ],
+            dtype=np.float64,
+        )
+        reward_ctrl = self.ctrl_costs(units, datas)
+        cfrc_ext = np.stack([d.cfrc_ext for d in datas])
+        squares = np.square(cfrc_ext)
+        low, high = first._contact_cost_range
+        reward_contact = np.array(
+            [
+                -float(np.clip(unit._contact_cost_weight * np.sum(sq), low, high))
+                for unit, sq in zip(units, squares)
+            ]
+        )
+        qpos, qvel = self.qpos_qvel(datas)
+        min_z, max_z = first._healthy_z_range
+        healthy = (min_z < qpos[:, 2]) & (qpos[:, 2] < max_z)
+        reward_survive = np.where(healthy, first._healthy_reward, 0.0)
+        rewards = reward_forward + reward_ctrl + reward_contact + reward_survive
+        terminations = ~healthy if first._terminate_when_unhealthy else np.zeros(len(units), dtype=np.bool_)
+        n = len(units)
+        parts = [qpos[:, 2:] if first._exclude_current_positions_from_observation else qpos, qvel]
+        if first._include_cinert_in_observation is True:
+            parts.append(np.stack([d.cinert[1:] for d in datas]).reshape(n, -1))
+        if first._include_cvel_in_observation is True:
+            parts.append(np.stack([d.cvel[1:] for d in datas]).reshape(n, -1))
+        if first._include_qfrc_actuator_in_observation is True:
+            parts.append(np.stack([d.qfrc_actuator[6:] for d in datas]))
+        if first._include_cfrc_ext_in_observation is True:
+            parts.append(cfrc_ext[:, 1:].reshape(n, -1))
+        x, y = qpos[:, 0].copy(), qpos[:, 1].copy()
+        infos = {
+            "x_position": x,
+            "y_position": y,
+            "tendon_length": np.stack([d.ten_length for d in datas]),
+            "tendon_velocity": np.stack([d.ten_velocity for d in datas]),
+            "distance_from_origin": np.array([math.hypot(a, b) for a, b in zip(x.tolist(), y.tolist())]),
+            "x_velocity": x_velocity,
+            "y_velocity": y_velocity,
+            "reward_forward": reward_forward,
+            "reward_ctrl": reward_ctrl,
+            "reward_contact": reward_contact,
+            "reward_survive": reward_survive,
+        }
+        return np.concatenate(parts, axis=1), rewards, terminations, infos
 
 
 def _default_threads(env: gym.Env, num_envs: int) -> int:
@@ -358,10 +535,11 @@ class MetaVectorEnv(VectorEnv):
         self._workers = _Workers(self.num_threads)
         weakref.finalize(self, self._workers.stop)
 
-        layers = [_HalfCheetahBatch.layers(env) for env in self.envs]
-        self._batch = _HalfCheetahBatch(layers) if all(layers) and self.envs else None  # type: ignore[arg-type]
-        #: Whether steps go through a batched step of the family (so far the reward-varied
-        #: HalfCheetah families, without extra wrappers, outside ``SAME_STEP`` mode).
+        bodies = {_BatchStep.for_env(env) for env in self.envs}
+        body = bodies.pop() if len(bodies) == 1 else None
+        self._batch = body(self.envs) if body is not None else None
+        #: Whether steps go through a batched step of the family (the reward-varied MuJoCo
+        #: families, without extra wrappers, outside ``SAME_STEP`` mode).
         self.batched = self._batch is not None and self.autoreset_mode is not AutoresetMode.SAME_STEP
         self._ended = np.zeros(self.num_envs, dtype=np.bool_)  # episode over, not yet reset
         self._observations = create_empty_array(self.single_observation_space, self.num_envs)
@@ -520,37 +698,36 @@ class MetaVectorEnv(VectorEnv):
         due = [k for k, i in enumerate(indices) if self._ended[i]]
         stepped = [k for k in range(count) if not self._ended[indices[k]]] if due else list(range(count))
         rows = [indices[k] for k in stepped]
-        if rows:
-            obs, rewards, truncations, infos = self._batch.step(
-                rows, [actions[k] for k in stepped], self._run_timed
-            )
-        else:  # every sub-env resets on this step
-            obs, rewards, truncations, infos = (), np.zeros(0), np.zeros(0, dtype=np.bool_), {}
+        empty = np.zeros(0, dtype=np.bool_)
+        obs, rewards, terminations, truncations, infos = (
+            self._batch.step(rows, [actions[k] for k in stepped], self._run_timed)
+            if rows
+            else ((), np.zeros(0), empty, empty, {})  # every sub-env resets on this step
+        )
         for k, i in enumerate(rows):
             self._env_obs[i] = obs[k]
-            self._ended[i] = truncations[k]
+            self._ended[i] = terminations[k] or truncations[k]
         if due:  # an episode boundary: assemble the rows one by one
-            step_infos = [
-                {
-                    key: infos[key][j].item() if key != "task" else infos[key][j]
-                    for key in ("x_position", "x_velocity", "reward_forward", "reward_ctrl", "task")
-                }
-                for j in range(len(rows))
-            ]
-            all_rewards = np.zeros(count, dtype=np.float64)
-            all_truncations = np.zeros(count, dtype=np.bool_)
+            keys = [key for key in infos if not key.startswith("_")]
             info_list: list[dict[str, Any]] = [{}] * count
+            all_rewards = np.zeros(count, dtype=np.float64)
+            all_terminations = np.zeros(count, dtype=np.bool_)
+            all_truncations = np.zeros(count, dtype=np.bool_)
             for j, k in enumerate(stepped):
-                all_rewards[k], all_truncations[k], info_list[k] = rewards[j], truncations[j], step_infos[j]
+                all_rewards[k], all_terminations[k], all_truncations[k] = (
+                    rewards[j],
+                    terminations[j],
+                    truncations[j],
+                )
+                info_list[k] = {key: _unbatched(infos[key][j]) for key in keys}
             for k in due:
                 i = indices[k]
                 self._env_obs[i], info_list[k] = self.envs[i].reset()
                 self._ended[i] = False
-            rewards, truncations = all_rewards, all_truncations
+            rewards, terminations, truncations = all_rewards, all_terminations, all_truncations
             infos = _batch_infos(info_list) if self.infos else {}
         elif not self.infos:
             infos = {}
-        terminations = np.zeros(count, dtype=np.bool_)
         if some:
             rows_obs = [self._env_obs[i] for i in indices]
             batch = concatenate(
@@ -652,6 +829,13 @@ def _batch_infos(info_list: list[dict[str, Any]]) -> dict[str, Any]:
                 array[k] = item
         infos[key], infos[f"_{key}"] = array, everyone.copy()
     return infos
+
+
+def _unbatched(value: Any) -> Any:
+    """One row of a batched info, as the family's own info holds it (numbers as Python's)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value.copy() if isinstance(value, np.ndarray) else value
 
 
 def _add_info(infos: dict[str, Any], info: dict[str, Any], k: int, n: int) -> dict[str, Any]:

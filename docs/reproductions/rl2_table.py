@@ -1,0 +1,116 @@
+"""RL² against the harness's reference agents on the RL² paper's bandit and tabular-MDP cells.
+
+Trains RL² on each cell (a small recurrent policy: the ``ci`` config with the cell's n and a
+budget that fits a 2-core session, far below the paper's 250k steps per batch), scores it with
+the harness on the 100 held-out tasks × 5 seeds under the family's protocol with ``rounds = n``,
+scores the reference agents the same way, and writes ``rl2/<cell>/<agent>.json`` and
+``rl2/table.md`` (what the harness reports) next to this file.
+
+    nice -n 19 .venv/bin/python docs/reproductions/rl2_table.py train   # resumable, per cell
+    .venv/bin/python docs/reproductions/rl2_table.py evaluate            # latest checkpoints
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import metabench  # noqa: F401
+from metabench.baselines import rl2
+from metabench.baselines.common.checkpoint import load_checkpoint
+from metabench.baselines.train import train
+from metabench.evaluation.harness import evaluate
+
+HERE = Path(__file__).parent / "rl2"
+RUNS = Path("runs")
+CI = rl2.CONFIGS[("*", "ci")]
+
+#: cell -> (env id, env kwargs, n, RL² overrides of the ``ci`` config, reference agents).
+CELLS = {
+    "bandit-k5-n10": ("MetaBandit-v0", {"num_arms": 5}, 10, {}, ("random", "greedy", "thompson", "ucb1", "bayes-optimal")),
+    "bandit-k10-n10": ("MetaBandit-v0", {"num_arms": 10}, 10, {"num_iterations": 300}, ("random", "greedy", "thompson", "ucb1", "bayes-optimal")),
+    "mdp-n10": ("MetaTabularMDP-v0", {}, 10, {"hidden_size": 128, "num_iterations": 300}, ("random", "greedy", "psrl")),
+    "bandit-k5-n100": ("MetaBandit-v0", {"num_arms": 5}, 100, {"num_iterations": 300}, ("random", "greedy", "thompson", "ucb1")),
+    "bandit-k10-n100": ("MetaBandit-v0", {"num_arms": 10}, 100, {"num_iterations": 300}, ("random", "greedy", "thompson", "ucb1")),
+    "mdp-n25": ("MetaTabularMDP-v0", {}, 25, {"hidden_size": 128, "num_iterations": 300}, ("random", "greedy", "psrl")),
+}  # fmt: skip
+
+#: RL² paper (Duan et al. 2016), Tables 1-2, as given in REFERENCE.md's simulated references.
+PUBLISHED_SETTING = "RL² paper: 256-unit GRU, PPO, 250k steps per batch; 1000 trials per cell"
+
+
+def train_cell(cell: str) -> None:
+    env_id, env_kwargs, n, overrides, _ = CELLS[cell]
+    out = RUNS / f"rl2-{cell}"
+    done = (out / "checkpoint.pt").exists()
+    if done and load_checkpoint(out)["algorithm"]["iteration"] >= overrides.get(
+        "num_iterations", CI.num_iterations
+    ):
+        return
+    config = {"episodes_per_trial": n, "env_kwargs": env_kwargs, "checkpoint_every": 10, **overrides}
+    train("rl2", env_id, "ci", out, resume=done, overrides=config, tensorboard=False)
+
+
+def evaluate_cell(cell: str, seeds: int) -> list[tuple[str, float, float, int]]:
+    env_id, env_kwargs, n, _, references = CELLS[cell]
+    protocol = metabench_protocol(env_id, env_kwargs, n)
+    rows = []
+    for agent in (str(RUNS / f"rl2-{cell}"), *references):
+        name = "rl2" if agent.startswith(str(RUNS)) else agent
+        result = evaluate(
+            agent,
+            env_id,
+            env_kwargs=env_kwargs,
+            protocol=protocol,
+            seeds=seeds,
+            out=HERE / cell / f"{name}.json",
+        )
+        scores = result.headline_scores()
+        steps = result.agent.meta_train_steps if name == "rl2" else 0
+        rows.append((name, float(scores.mean()), float(scores.std(ddof=1) / np.sqrt(scores.size)), steps))
+        print(f"{cell:16s} {name:14s} {rows[-1][1]:8.2f} ± {rows[-1][2]:.2f}", flush=True)
+    return rows
+
+
+def metabench_protocol(env_id, env_kwargs, n):
+    import gymnasium as gym
+
+    return gym.make(env_id, **env_kwargs).unwrapped.default_protocol.replace(rounds=n)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("phase", choices=("train", "evaluate"))
+    parser.add_argument("--cells", nargs="*", default=list(CELLS))
+    parser.add_argument("--seeds", type=int, default=5)
+    args = parser.parse_args()
+    if args.phase == "train":
+        for cell in args.cells:
+            train_cell(cell)
+        return 0
+    lines = [
+        "| cell | agent | total reward (mean ± s.e.) | RL² iterations / env steps |",
+        "|---|---|---|---|",
+    ]
+    for cell in args.cells:
+        if not (RUNS / f"rl2-{cell}" / "checkpoint.pt").exists():
+            print(f"{cell}: no checkpoint, skipped", file=sys.stderr)
+            continue
+        state = load_checkpoint(RUNS / f"rl2-{cell}")
+        iterations = state["algorithm"]["iteration"]
+        planned = dataclasses.replace(CI, **CELLS[cell][3]).num_iterations
+        for name, mean, se, steps in evaluate_cell(cell, args.seeds):
+            extra = f"{iterations}/{planned} it, {steps:,} steps" if name == "rl2" else ""
+            lines.append(f"| {cell} | {name} | {mean:.2f} ± {se:.2f} | {extra} |")
+    HERE.mkdir(parents=True, exist_ok=True)
+    (HERE / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

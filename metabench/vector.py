@@ -12,7 +12,7 @@ step different sub-envs use two cores, and the Python part of one sub-env's step
 observation, info) overlaps the physics of another's. When other processes keep the cores
 busy, threads lose (each step hands work over twice, and each hand-over waits for the
 scheduler), so by default the env measures both and steps on the faster
-(:class:`ThreadChoice`); the results do not depend on it. Processes (gymnasium's
+(:class:`StepChoice`); the results do not depend on it. Processes (gymnasium's
 ``AsyncVectorEnv``) pay a pickle round trip per step, which on this 2-core machine made them
 slower than a single env; ``mujoco.rollout`` steps several models on C++ threads, but it steps
 scratch ``MjData`` (one per thread, not one per sub-env), so every env step would need a state
@@ -53,7 +53,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
 
-__all__ = ["MetaVectorEnv", "ThreadChoice", "make_vector_env"]
+__all__ = ["MetaVectorEnv", "StepChoice", "make_vector_env"]
 
 
 class _Workers:
@@ -125,30 +125,45 @@ class _Workers:
             done.acquire(timeout=1.0)  # at interpreter exit a daemon thread may be gone already
 
 
-class ThreadChoice:
-    """Chooses, call by call, between stepping on ``most`` threads and on one, by the wall time
-    per sub-env step each took recently.
+class StepChoice:
+    """Chooses, call by call, how to step: on how many threads, and (for the families that have
+    one) through the batched step or each sub-env's own ``step``, by the wall time per sub-env
+    step each way took recently.
 
-    Both give the same results (sub-envs share nothing), so the choice is only about speed.
-    Threads win when the cores are free; when other processes keep them busy, every step's two
-    hand-overs between threads wait for the scheduler, and one thread was measured up to 3x
-    faster (``docs/vector-env.md``). Each cycle of ``period`` calls spends its first ``probe``
-    calls on the option out of favour, so that a change of load is noticed.
+    Every way gives the same results (sub-envs share nothing), so the choice is only about
+    speed. Threads win when the cores are free; when other processes keep them busy, each step's
+    hand-overs between threads wait for the scheduler, and one thread was faster
+    (``docs/vector-env.md``). The batched step runs less Python but none of it beside the
+    physics; a sub-env's own step on a thread overlaps its Python with another's physics. Each
+    cycle of ``period`` calls spends ``probe`` calls on every option out of favour, so that a
+    change of load is noticed.
+
+    Args:
+        options: ``(threads, batched)`` pairs.
     """
 
-    def __init__(self, most: int, period: int = 50, probe: int = 3, smoothing: float = 0.25) -> None:
-        self.options = (most, 1)
+    def __init__(
+        self,
+        options: Sequence[tuple[int, bool]],
+        period: int = 50,
+        probe: int = 3,
+        smoothing: float = 0.25,
+    ) -> None:
+        self.options = tuple(options)
         self.period, self.probe, self.smoothing = period, probe, smoothing
         #: Recent seconds per sub-env step of each option (None: not measured yet).
-        self.cost: list[float | None] = [None, None]
+        self.cost: list[float | None] = [None] * len(self.options)
         self.calls = 0
         self.best = 0
 
     def choose(self) -> int:
         """The index into ``options`` of the next call."""
-        if self.cost[0] is None or self.cost[1] is None:
-            return 0 if self.cost[0] is None else 1
-        return 1 - self.best if self.calls % self.period < self.probe else self.best
+        for index, cost in enumerate(self.cost):
+            if cost is None:
+                return index
+        others = [i for i in range(len(self.options)) if i != self.best]
+        phase = self.calls % self.period
+        return others[phase // self.probe] if phase < self.probe * len(others) else self.best
 
     def record(self, index: int, seconds: float, count: int) -> None:
         """Option ``index`` stepped ``count`` sub-envs in ``seconds``."""
@@ -156,8 +171,8 @@ class ThreadChoice:
         old = self.cost[index]
         self.cost[index] = per_step if old is None else old + self.smoothing * (per_step - old)
         self.calls += 1
-        if self.cost[0] is not None and self.cost[1] is not None:
-            self.best = 0 if self.cost[0] <= self.cost[1] else 1
+        if all(cost is not None for cost in self.cost):
+            self.best = min(range(len(self.cost)), key=lambda i: self.cost[i])
 
 
 class _BatchStep:
@@ -463,13 +478,15 @@ class MetaVectorEnv(VectorEnv):
         autoreset_mode: see the module docstring; ``NEXT_STEP`` by default.
         num_threads: threads that step sub-envs (the calling thread is one of them). By default
             1 for the pure-Python families and, for MuJoCo families, every core this process
-            may use or one, whichever has stepped faster lately (:class:`ThreadChoice`); an
+            may use or one, whichever has stepped faster lately (:class:`StepChoice`); an
             int fixes the number.
         wrappers: applied, in order, to every sub-env after ``gym.make``.
         copy: return fresh observation arrays (``True``) or the vector env's own buffer, which
             the next call overwrites.
         infos: batch the sub-envs' step infos (``True``), or return ``{}`` from every step, for
             callers that never read them (batching them is serial work of the main thread).
+        batched: ``False`` never uses the family's batched step (``None``: where there is one,
+            the default chooses by measurement; ``True`` requires one).
         **env_kwargs: passed to ``gym.make(env_id, ...)`` (``max_episode_steps`` included).
 
     Raises:
@@ -486,6 +503,7 @@ class MetaVectorEnv(VectorEnv):
         wrappers: Sequence[Callable[[gym.Env], gym.Env]] = (),
         copy: bool = True,
         infos: bool = True,
+        batched: bool | None = None,
         **env_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -524,11 +542,9 @@ class MetaVectorEnv(VectorEnv):
         self.metadata["autoreset_mode"] = self.autoreset_mode
         self.render_mode = first.render_mode
 
-        self.thread_choice: ThreadChoice | None = None
+        adaptive = num_threads is None
         if num_threads is None:
             num_threads = _default_threads(first, self.num_envs)
-            if num_threads > 1:
-                self.thread_choice = ThreadChoice(num_threads)
         if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
             raise ValueError(f"MetaVectorEnv: expected a positive integer num_threads, got {num_threads!r}")
         self.num_threads = int(num_threads)
@@ -537,10 +553,22 @@ class MetaVectorEnv(VectorEnv):
 
         bodies = {_BatchStep.for_env(env) for env in self.envs}
         body = bodies.pop() if len(bodies) == 1 else None
-        self._batch = body(self.envs) if body is not None else None
+        if batched and body is None:
+            raise ValueError(f"MetaVectorEnv: {env_id} with these wrappers has no batched step")
+        self._batch = body(self.envs) if body is not None and batched is not False else None
         #: Whether steps go through a batched step of the family (the reward-varied MuJoCo
         #: families, without extra wrappers, outside ``SAME_STEP`` mode).
         self.batched = self._batch is not None and self.autoreset_mode is not AutoresetMode.SAME_STEP
+        #: How the default steps, chosen by measurement (None: fixed by ``num_threads``, or
+        #: one thread and no alternative).
+        self.step_choice: StepChoice | None = None
+        if adaptive and self.num_threads > 1:
+            options = [(self.num_threads, False), (1, False)]
+            if self.batched and batched is None:
+                options = [(self.num_threads, True), (self.num_threads, False), (1, True)]
+            elif self.batched:
+                options = [(self.num_threads, True), (1, True)]
+            self.step_choice = StepChoice(options)
         self._ended = np.zeros(self.num_envs, dtype=np.bool_)  # episode over, not yet reset
         self._observations = create_empty_array(self.single_observation_space, self.num_envs)
         # Sub-envs never reset (reset_mask) show zeros until they are.
@@ -596,8 +624,8 @@ class MetaVectorEnv(VectorEnv):
         self._job_indices, self._job_options = indices, options or None
         self._job_seeds = [seeds[i] for i in indices]
         self._out = [()] * len(indices)
-        choice = self.thread_choice
-        self._workers.run(self._reset_one, len(indices), choice.options[choice.best] if choice else None)
+        choice = self.step_choice
+        self._workers.run(self._reset_one, len(indices), choice.options[choice.best][0] if choice else None)
         infos: dict[str, Any] = {}
         for k, i in enumerate(indices):
             self._env_obs[i], info = self._out[k]
@@ -652,12 +680,24 @@ class MetaVectorEnv(VectorEnv):
                     f"MetaVectorEnv.step: the episodes of sub-envs {ended} have ended and "
                     "autoreset_mode is DISABLED; expected reset(options={'reset_mask': ...}) first"
                 )
+        choice = self.step_choice
+        if choice is None or len(indices) < 2:
+            return self._step_with(indices, actions, some, self.num_threads, self.batched)
+        option = choice.choose()
+        threads, batched = choice.options[option]
+        start = time.perf_counter()
+        result = self._step_with(indices, actions, some, threads, batched)
+        choice.record(option, time.perf_counter() - start, len(indices))
+        return result
+
+    def _step_with(self, indices: Sequence[int], actions: list[Any], some: bool, threads: int, batched: bool):
+        """One step of sub-envs ``indices`` on ``threads`` threads, batched or one by one."""
+        if batched:
+            return self._batched_step(indices, actions, some, threads)
         count = len(indices)
-        if self.batched:
-            return self._batched_step(indices, actions, some)
         self._job_indices, self._job_actions = indices, actions
         self._out = [()] * count
-        self._run_timed(self._step_one, count)
+        self._workers.run(self._step_one, count, threads)
         rewards = np.zeros(count, dtype=np.float64)
         terminations = np.zeros(count, dtype=np.bool_)
         truncations = np.zeros(count, dtype=np.bool_)
@@ -680,18 +720,7 @@ class MetaVectorEnv(VectorEnv):
         obs = deepcopy(self._observations) if self.copy else self._observations
         return obs, rewards, terminations, truncations, infos
 
-    def _run_timed(self, fn: Callable[[int], None], count: int) -> None:
-        """``self._workers.run``, on the thread count :class:`ThreadChoice` picks (and times)."""
-        choice = self.thread_choice
-        if choice is None or count < 2:
-            self._workers.run(fn, count)
-            return
-        option = choice.choose()
-        start = time.perf_counter()
-        self._workers.run(fn, count, choice.options[option])
-        choice.record(option, time.perf_counter() - start, count)
-
-    def _batched_step(self, indices: Sequence[int], actions: list[Any], some: bool):
+    def _batched_step(self, indices: Sequence[int], actions: list[Any], some: bool, threads: int):
         """:meth:`_step` through the family's batch stepper; sub-envs due for a ``NEXT_STEP``
         autoreset are reset instead, one by one."""
         count = len(indices)
@@ -700,7 +729,9 @@ class MetaVectorEnv(VectorEnv):
         rows = [indices[k] for k in stepped]
         empty = np.zeros(0, dtype=np.bool_)
         obs, rewards, terminations, truncations, infos = (
-            self._batch.step(rows, [actions[k] for k in stepped], self._run_timed)
+            self._batch.step(
+                rows, [actions[k] for k in stepped], functools.partial(self._workers.run, threads=threads)
+            )
             if rows
             else ((), np.zeros(0), empty, empty, {})  # every sub-env resets on this step
         )

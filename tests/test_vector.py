@@ -13,7 +13,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 import metabench
 from metabench import InvalidTaskError
-from metabench.vector import MetaVectorEnv, ThreadChoice
+from metabench.vector import MetaVectorEnv, StepChoice
 
 IDS = [family.id for family in metabench.FAMILIES]
 NUM_ENVS = 3
@@ -140,19 +140,41 @@ def test_pure_python_family_on_several_threads():
     run_both("MetaNavigation2D-v0", AutoresetMode.NEXT_STEP, steps=60, num_threads=3)
 
 
-def test_default_threads():
+def test_default_threads_and_choices():
     bandit = MetaVectorEnv("MetaBandit-v0", 4)
-    assert bandit.num_threads == 1 and bandit.thread_choice is None
+    assert bandit.num_threads == 1 and bandit.step_choice is None
     cores = len(os.sched_getaffinity(0))
     cheetah = MetaVectorEnv("MetaHalfCheetahVel-v0", 4)
     assert cheetah.num_threads == min(cores, 4)
-    assert (cheetah.thread_choice is not None) == (cheetah.num_threads > 1)
-    assert MetaVectorEnv("MetaHalfCheetahVel-v0", 4, num_threads=2).thread_choice is None
+    if cheetah.num_threads > 1:
+        most = cheetah.num_threads
+        assert cheetah.step_choice.options == ((most, True), (most, False), (1, True))
+        params = MetaVectorEnv("MetaHalfCheetahParams-v0", 4).step_choice
+        assert params.options == ((most, False), (1, False))
+        unbatched = MetaVectorEnv("MetaHalfCheetahVel-v0", 4, batched=False)
+        assert not unbatched.batched and unbatched.step_choice.options == ((most, False), (1, False))
+    assert MetaVectorEnv("MetaHalfCheetahVel-v0", 4, num_threads=2).step_choice is None
     assert MetaVectorEnv("MetaHalfCheetahVel-v0", 1).num_threads == 1
+    with pytest.raises(ValueError, match="no batched step"):
+        MetaVectorEnv("MetaHopperParams-v0", 2, batched=True)
 
 
-def test_thread_choice_follows_the_faster_option():
-    choice = ThreadChoice(2, period=10, probe=2, smoothing=0.5)
+def test_step_choice_probes_every_other_option():
+    choice = StepChoice([(2, True), (2, False), (1, True)], period=10, probe=2)
+    timings = {0: 2.0, 1: 3.0, 2: 1.0}
+    picks = []
+    for _ in range(20):
+        option = choice.choose()
+        picks.append(option)
+        choice.record(option, timings[option], 10)
+    assert picks[:3] == [0, 1, 2] and choice.best == 2  # each measured once
+    # the first 4 calls of each cycle of 10 probe options 0, 0, 1, 1 (call 3 is in phase 3)
+    assert picks[3] == 1 and picks[10:14] == [0, 0, 1, 1]
+    assert set(picks[4:10] + picks[14:]) == {2}
+
+
+def test_step_choice_follows_the_faster_option():
+    choice = StepChoice([(2, False), (1, False)], period=10, probe=2, smoothing=0.5)
     timings = {0: 3.0, 1: 1.0}  # seconds per 10 steps: one thread is faster (a busy machine)
     picks = []
     for _ in range(30):

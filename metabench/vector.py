@@ -9,9 +9,11 @@ same task, seed and actions.
 
 Why threads: the MuJoCo bindings release the GIL while ``mj_step`` runs, so two threads that
 step different sub-envs use two cores, and the Python part of one sub-env's step (reward,
-observation, info) overlaps the physics of another's. When other processes keep the cores
-busy, threads lose (each step hands work over twice, and each hand-over waits for the
-scheduler), so by default the env measures both and steps on the faster
+observation, info) overlaps the physics of another's. The reward-varied MuJoCo families also
+have a batched step (:class:`_BatchStep`): controls for all sub-envs, physics for all on the
+threads, then rewards and observations in numpy over the batch. When other processes keep the
+cores busy, threads lose (each step hands work over twice, and each hand-over waits for the
+scheduler), so by default the env times each way of stepping and keeps to the fastest
 (:class:`StepChoice`); the results do not depend on it. Processes (gymnasium's
 ``AsyncVectorEnv``) pay a pickle round trip per step, which on this 2-core machine made them
 slower than a single env; ``mujoco.rollout`` steps several models on C++ threads, but it steps

@@ -107,6 +107,15 @@ def parse_submission(data: bytes | str, where: str = "submission") -> Submission
     if not isinstance(document, dict):
         raise SubmissionError(where, [f"expected a JSON object, got {type(document).__name__}"])
     version = document.get("submission_version")
+    if version is None and "schema_version" in document and "units" in document:
+        raise SubmissionError(
+            where,
+            [
+                "this is a harness result file, not a submission: wrap it with "
+                "'metabench leaderboard prepare RESULT --method NAME --author NAME --contact ADDRESS "
+                "--code URL --out SUBMISSION'"
+            ],
+        )
     if version != SUBMISSION_VERSION or isinstance(version, bool):
         raise SubmissionError(
             where, [f"submission_version: expected {SUBMISSION_VERSION}, got {_short(version)}"]

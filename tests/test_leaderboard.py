@@ -160,6 +160,10 @@ def test_unparsable_documents_are_rejected(data, expected):
     assert expected in rejected(data)
 
 
+def test_a_bare_result_file_is_pointed_to_prepare():
+    assert "wrap it with 'metabench leaderboard prepare" in rejected(result().to_json())
+
+
 def test_size_limit(monkeypatch):
     import metabench.leaderboard.validate as validate
 

@@ -140,10 +140,11 @@ def test_vector_env_against_gymnasium_and_the_native_limit(benchmark, body):
             f"x{limit / best[name]:.2f} of the limit"
         )
     if choice is not None:
-        costs = ", ".join(f"{n} thread(s) {c * 1e6:.1f} us" for n, c in zip(choice.options, choice.cost))
-        print(
-            f"  default's thread choice at the end: {choice.options[choice.best]} ({costs} per sub-env step)"
+        costs = ", ".join(
+            f"{n} thread(s){', batched' if batched else ', own steps'}: {c * 1e6:.1f} us"
+            for (n, batched), c in zip(choice.options, choice.cost)
         )
+        print(f"  default's choice at the end: {choice.options[choice.best]} ({costs} per sub-env step)")
     columns = ["metabench vector", "metabench vector, 2 threads", "metabench vector, own steps, 2 threads"]
     columns += ["metabench vector, 1 thread"]
     columns += ["metabench vector, infos=False"]

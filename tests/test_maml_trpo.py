@@ -82,9 +82,19 @@ def test_advantages_are_normalised_over_real_steps_only():
     assert torch.all(adv[~episodes.mask.bool()] == 0)
 
 
-@pytest.mark.parametrize(("first_order", "inner_steps"), [(False, 1), (True, 1), (False, 2)])
-def test_trpo_step_respects_the_kl_bound(first_order, inner_steps):
-    config = dataclasses.replace(TINY, first_order=first_order, max_kl=0.005, num_inner_steps=inner_steps)
+@pytest.mark.parametrize(
+    ("first_order", "inner_steps", "env_id"),
+    [
+        (False, 1, "MetaNavigation2D-v0"),
+        (True, 1, "MetaNavigation2D-v0"),
+        (False, 2, "MetaNavigation2D-v0"),
+        (False, 1, "MetaTabularMDP-v0"),  # discrete actions: a categorical policy
+    ],
+)
+def test_trpo_step_respects_the_kl_bound(first_order, inner_steps, env_id):
+    config = dataclasses.replace(
+        TINY, env_id=env_id, first_order=first_order, max_kl=0.005, num_inner_steps=inner_steps
+    )
     algo = maml_trpo.MAMLTRPO(config)
     record = algo.train_iteration()
     assert record["loss/kl"] <= config.max_kl

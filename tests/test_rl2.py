@@ -164,3 +164,22 @@ def test_ci_config_beats_random_and_reaches_thompson_on_bandits(tmp_path):
     mean, standard_error = scores.mean(), scores.std(ddof=1) / np.sqrt(scores.size)
     assert mean - 5.0 > 3 * standard_error, (mean, standard_error)
     assert mean >= 5.9, (mean, standard_error)
+
+
+def test_continuous_actions_train_and_act_in_the_harness(tmp_path):
+    """A Box action space: a diagonal Gaussian head; a PPO iteration gives finite losses and
+    the harness-side agent returns actions of the right shape."""
+    from metabench.evaluation.harness import evaluate
+
+    overrides = {f.name: getattr(TINY, f.name) for f in dataclasses.fields(TINY) if f.name != "env_id"}
+    trainer = train(
+        "rl2",
+        "MetaNavigation2D-v0",
+        "ci",
+        tmp_path,
+        overrides={**overrides, "num_iterations": 1},
+        tensorboard=False,
+    )
+    assert not trainer.model.discrete
+    result = evaluate(str(tmp_path), seeds=1, task_indices=[0])
+    assert result.returns().shape == (1, 1, 2, 20) and np.isfinite(result.returns()).all()

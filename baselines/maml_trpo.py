@@ -76,6 +76,10 @@ class MAMLConfig:
     """Seed of every random draw (tasks, env resets, action noise)."""
     checkpoint_every: int = 10
     """Iterations between checkpoints (one is also written at the end)."""
+    meta_test_every: int = 0
+    """Every this many iterations, log ``meta_test/`` returns before and after adaptation on the
+    family's held-out tasks (at most ``meta_batch_size`` of them); 0: never. A quick curve
+    during training; the harness scores the checkpoints."""
     ray_workers: int = 0
     """Sample on this many Ray actors (0: in this process; the episodes are the same)."""
     env_kwargs: Mapping[str, object] = field(default_factory=dict)
@@ -301,6 +305,8 @@ class MAMLTRPO:
             )
         record = trpo_step(self.policy, batches, config)
         self.iteration += 1
+        if config.meta_test_every and self.iteration % config.meta_test_every == 0:
+            record.update(self.meta_test())
         post = torch.cat([e.returns for e in valid]).mean().item()
         record.update(
             {
@@ -315,6 +321,30 @@ class MAMLTRPO:
                 "time/learning_s": time.perf_counter() - sampled,
             }
         )
+        return record
+
+    def meta_test(self) -> dict[str, float]:
+        """Mean episode returns on held-out tasks before adaptation and after each inner step,
+        sampled as in training (``fast_batch_size`` episodes per task and step). Its steps are
+        not counted as meta-training steps, and it draws from its own seeds."""
+        config, steps = self.config, self.env_steps
+        tasks = self.task_source.test_tasks()[: config.meta_batch_size]
+        torch.manual_seed(int(iteration_seed(config, self.iteration, 3000).generate_state(1)[0]))
+        params: list[Params] = [dict(self.policy.named_parameters())] * len(tasks)
+        record = {}
+        for step in range(config.num_inner_steps + 1):
+            episodes = self._sample(tasks, params, iteration_seed(config, self.iteration, 3001 + step))
+            key = "meta_test/return_pre_adaptation" if step == 0 else f"meta_test/return_after_{step}_steps"
+            record[key] = torch.cat([e.returns for e in episodes]).mean().item()
+            if step < config.num_inner_steps:
+                params = [
+                    {
+                        k: v.detach().requires_grad_()
+                        for k, v in inner_step(self.policy, p, e, config, False).items()
+                    }
+                    for p, e in zip(params, episodes)
+                ]
+        self.env_steps = steps
         return record
 
     def state_dict(self) -> dict:
@@ -346,13 +376,15 @@ CONFIGS: dict[tuple[str, str], MAMLConfig] = {
     # MAML paper section 5.3 / cbfinn/maml_rl maml_examples (REFERENCE.md): 2-D navigation with
     # alpha 0.5, 20 episodes per inner step, 40 tasks per meta-batch, 100 meta-iterations.
     ("MetaNavigation2D-v0", "paper"): MAMLConfig(
-        env_id="MetaNavigation2D-v0", fast_lr=0.5, num_iterations=100
+        env_id="MetaNavigation2D-v0", fast_lr=0.5, num_iterations=100, meta_test_every=10
     ),
     # Locomotion (MAML appendix, cbfinn/maml_rl): 40 tasks per meta-batch, 20 episodes per inner
     # step, alpha 0.1, (100, 100) ReLU policy, TRPO max KL 0.01, horizon 200 (the registered
     # one), 800-1000 meta-iterations.
     **{
-        (env_id, "paper"): MAMLConfig(env_id=env_id, fast_lr=0.1, num_iterations=1000, checkpoint_every=25)
+        (env_id, "paper"): MAMLConfig(
+            env_id=env_id, fast_lr=0.1, num_iterations=1000, checkpoint_every=25, meta_test_every=25
+        )
         for env_id in (
             "MetaHalfCheetahVel-v0",
             "MetaHalfCheetahDir-v0",

@@ -69,6 +69,9 @@ class RL2Config:
     """Seed of every random draw."""
     checkpoint_every: int = 25
     """Iterations between checkpoints (one is also written at the end)."""
+    meta_test_every: int = 0
+    """Every this many iterations, log the mean ``meta_test/trial_return`` on the family's
+    held-out tasks (at most ``trials_per_batch``); 0: never. The harness scores checkpoints."""
     ray_workers: int = 0
     """Sample on this many Ray actors (0: in this process; the episodes are the same)."""
     env_kwargs: Mapping[str, object] = field(default_factory=dict)
@@ -213,6 +216,8 @@ class RL2:
                 self.optimizer.step()
         self.iteration += 1
         trial_return = episodes.returns.mean().item()
+        if config.meta_test_every and self.iteration % config.meta_test_every == 0:
+            stats.update(self.meta_test())
         return {
             **stats,
             "train/iteration": self.iteration,
@@ -222,6 +227,15 @@ class RL2:
             "time/sampling_s": sampled - start,
             "time/learning_s": time.perf_counter() - sampled,
         }
+
+    def meta_test(self) -> dict[str, float]:
+        """The mean trial return on held-out tasks, each one trial, from seeds of its own."""
+        tasks = self.task_source.test_tasks()[: self.config.trials_per_batch]
+        seeds = np.random.SeedSequence([self.config.seed, self.iteration, 1])
+        torch.manual_seed(int(seeds.generate_state(1)[0]))
+        with torch.no_grad():
+            episodes = self.sample_trials(tasks, seeds.generate_state(len(tasks) + 1)[1:].tolist())
+        return {"meta_test/trial_return": episodes.returns.mean().item()}
 
     def state_dict(self) -> dict:
         return {

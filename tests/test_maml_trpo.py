@@ -236,3 +236,20 @@ def test_ci_config_learns_to_adapt_on_navigation(tmp_path):
     untrained_post = evaluate(str(untrained), seeds=1, task_indices=range(4)).round_scores()[:, :, 1]
     standard_error = np.hypot(post.std(ddof=1) / np.sqrt(post.size), untrained_post.std(ddof=1) / 2)
     assert post.mean() - untrained_post.mean() > 3 * standard_error, (post.mean(), untrained_post.mean())
+
+
+def test_meta_test_logs_held_out_returns_without_changing_training(tmp_path):
+    overrides = {f.name: getattr(TINY, f.name) for f in dataclasses.fields(TINY) if f.name != "env_id"}
+    runs = {}
+    for every in (0, 2):
+        runs[every] = train(
+            "maml-trpo", "MetaNavigation2D-v0", "ci", tmp_path / str(every),
+            overrides={**overrides, "meta_test_every": every}, tensorboard=False,
+        )  # fmt: skip
+    for (name, a), (_, b) in zip(runs[0].policy.state_dict().items(), runs[2].policy.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert runs[0].env_steps == runs[2].env_steps
+    rows = logged_without_timings(tmp_path / "2")
+    logged = [bool(row["meta_test/return_pre_adaptation"]) for row in rows]
+    assert logged == [False, True, False, True]
+    assert all(float(row["meta_test/return_after_1_steps"]) < 0 for row, on in zip(rows, logged) if on)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import math
 
@@ -183,3 +184,24 @@ def test_continuous_actions_train_and_act_in_the_harness(tmp_path):
     assert not trainer.model.discrete
     result = evaluate(str(tmp_path), seeds=1, task_indices=[0])
     assert result.returns().shape == (1, 1, 2, 20) and np.isfinite(result.returns()).all()
+
+
+def test_meta_test_logs_held_out_returns_without_changing_training(tmp_path):
+    overrides = {f.name: getattr(TINY, f.name) for f in dataclasses.fields(TINY) if f.name != "env_id"}
+    runs = {
+        every: train(
+            "rl2",
+            "MetaBandit-v0",
+            "ci",
+            tmp_path / str(every),
+            overrides={**overrides, "meta_test_every": every},
+            tensorboard=False,
+        )  # fmt: skip
+        for every in (0, 2)
+    }
+    for (name, a), (_, b) in zip(runs[0].model.state_dict().items(), runs[2].model.state_dict().items()):
+        assert torch.equal(a, b), name
+    with (tmp_path / "2" / "progress.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [bool(row["meta_test/trial_return"]) for row in rows] == [False, True, False, True]
+    assert all(0 <= float(row["meta_test/trial_return"]) <= 3 for row in rows[1::2])  # 3 pulls of 0/1

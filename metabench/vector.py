@@ -147,8 +147,8 @@ class StepChoice:
     def __init__(
         self,
         options: Sequence[tuple[int, bool]],
-        period: int = 50,
-        probe: int = 3,
+        period: int = 100,
+        probe: int = 2,
         smoothing: float = 0.25,
     ) -> None:
         self.options = tuple(options)

@@ -822,6 +822,10 @@ class MetaVectorEnv(VectorEnv):
         for env, value in zip(self.envs, values):
             env.set_wrapper_attr(name, value)
 
+    def render(self) -> tuple[Any, ...] | None:
+        """Every sub-env's render, as gymnasium's ``SyncVectorEnv`` returns them."""
+        return tuple(env.render() for env in self.envs)
+
     def close_extras(self, **kwargs: Any) -> None:
         """Stop the helper threads and close the sub-envs."""
         self._workers.stop()

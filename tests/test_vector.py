@@ -457,3 +457,17 @@ def test_step_before_reset_is_refused(env_id):
     vec = MetaVectorEnv(env_id, 2)
     with pytest.raises(gym.error.ResetNeeded):
         vec.step(vec.action_space.sample())
+
+
+class _TaskFrame(gym.Wrapper):
+    """A stand-in renderer (no OpenGL here): the sub-env's task is its frame."""
+
+    def render(self):
+        return self.env.unwrapped.get_task()
+
+
+def test_render_gives_each_sub_envs_frame():
+    vec = MetaVectorEnv("MetaNavigation2D-v0", 2, wrappers=[_TaskFrame])
+    tasks = vec.envs[0].unwrapped.sample_tasks(2, seed=0)
+    vec.set_attr("task", tasks)
+    assert vec.render() == tuple(tasks)

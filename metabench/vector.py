@@ -203,10 +203,12 @@ class _BatchStep:
         unit = env.env.env
         kind = type(unit)
         for body in (_HalfCheetahBatch, _AntBatch, _HumanoidBatch):
+            gymnasium_env = body.gymnasium_env_class()
             if (
                 isinstance(unit, body.base())
                 and kind.step is body.base().step
-                and kind._get_obs is body.gymnasium_env_class()._get_obs
+                # every method or property the batch reproduces is the one it was written from
+                and all(getattr(kind, name) is getattr(gymnasium_env, name) for name in body.reproduces)
                 and kind.do_simulation is MujocoEnv.do_simulation
                 and kind._step_mujoco_simulation is MujocoEnv._step_mujoco_simulation
                 and unit.render_mode is None
@@ -280,6 +282,8 @@ class _BatchStep:
 class _HalfCheetahBatch(_BatchStep):
     """``TaskRewardHalfCheetah.step``: the forward term from the root's x velocity."""
 
+    reproduces = ("_get_obs", "dt")
+
     @staticmethod
     def base() -> type:
         from metabench.envs.locomotion import TaskRewardHalfCheetah
@@ -318,6 +322,8 @@ class _HalfCheetahBatch(_BatchStep):
 class _AntBatch(_BatchStep):
     """``TaskRewardAnt.step``: the task term from the torso's position and velocity, with
     gymnasium's clipped contact cost, health check and observation."""
+
+    reproduces = ("_get_obs", "dt", "contact_forces", "contact_cost", "is_healthy", "state_vector")
 
     @staticmethod
     def base() -> type:
@@ -388,6 +394,8 @@ class _AntBatch(_BatchStep):
 class _HumanoidBatch(_BatchStep):
     """``TaskRewardHumanoid.step``: the task term from the centre of mass's velocity, with
     gymnasium's capped contact cost, health check and observation."""
+
+    reproduces = ("_get_obs", "dt", "contact_cost", "is_healthy")
 
     @staticmethod
     def base() -> type:

@@ -471,3 +471,18 @@ def test_render_gives_each_sub_envs_frame():
     tasks = vec.envs[0].unwrapped.sample_tasks(2, seed=0)
     vec.set_attr("task", tasks)
     assert vec.render() == tuple(tasks)
+
+
+def test_a_family_that_changes_a_reproduced_term_is_not_batched():
+    """The batch reproduces gymnasium's terms; a family overriding one steps on its own."""
+    from metabench.envs.ant_goal import AntGoal
+
+    class HeavyContacts(AntGoal):
+        @property
+        def contact_cost(self):
+            return 2 * super().contact_cost
+
+    env = gym.wrappers.TimeLimit(gym.wrappers.OrderEnforcing(HeavyContacts()), 10)
+    assert metabench.vector._BatchStep.for_env(env) is None
+    plain = gym.wrappers.TimeLimit(gym.wrappers.OrderEnforcing(AntGoal()), 10)
+    assert metabench.vector._BatchStep.for_env(plain) is not None

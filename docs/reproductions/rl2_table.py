@@ -32,11 +32,11 @@ CI = rl2.CONFIGS[("*", "ci")]
 #: cell -> (env id, env kwargs, n, RL² overrides of the ``ci`` config, reference agents).
 CELLS = {
     "bandit-k5-n10": ("MetaBandit-v0", {"num_arms": 5}, 10, {}, ("random", "greedy", "thompson", "ucb1", "bayes-optimal")),
-    "bandit-k10-n10": ("MetaBandit-v0", {"num_arms": 10}, 10, {"num_iterations": 300}, ("random", "greedy", "thompson", "ucb1", "bayes-optimal")),
-    "mdp-n10": ("MetaTabularMDP-v0", {}, 10, {"hidden_size": 128, "num_iterations": 300}, ("random", "greedy", "psrl")),
-    "bandit-k5-n100": ("MetaBandit-v0", {"num_arms": 5}, 100, {"num_iterations": 300}, ("random", "greedy", "thompson", "ucb1")),
-    "bandit-k10-n100": ("MetaBandit-v0", {"num_arms": 10}, 100, {"num_iterations": 300}, ("random", "greedy", "thompson", "ucb1")),
-    "mdp-n25": ("MetaTabularMDP-v0", {}, 25, {"hidden_size": 128, "num_iterations": 300}, ("random", "greedy", "psrl")),
+    "bandit-k10-n10": ("MetaBandit-v0", {"num_arms": 10}, 10, {"num_iterations": 150}, ("random", "greedy", "thompson", "ucb1", "bayes-optimal")),
+    "mdp-n10": ("MetaTabularMDP-v0", {}, 10, {"hidden_size": 128, "num_iterations": 150}, ("random", "greedy", "psrl")),
+    "bandit-k5-n100": ("MetaBandit-v0", {"num_arms": 5}, 100, {"trials_per_batch": 64, "num_iterations": 100}, ("random", "greedy", "thompson", "ucb1")),
+    "mdp-n25": ("MetaTabularMDP-v0", {}, 25, {"hidden_size": 128, "trials_per_batch": 64, "num_iterations": 100}, ("random", "greedy", "psrl")),
+    "bandit-k10-n100": ("MetaBandit-v0", {"num_arms": 10}, 100, {"trials_per_batch": 64, "num_iterations": 100}, ("random", "greedy", "thompson", "ucb1")),
 }  # fmt: skip
 
 #: RL² paper (Duan et al. 2016), Tables 1-2, as given in REFERENCE.md's simulated references.
@@ -46,13 +46,22 @@ PUBLISHED_SETTING = "RL² paper: 256-unit GRU, PPO, 250k steps per batch; 1000 t
 def train_cell(cell: str) -> None:
     env_id, env_kwargs, n, overrides, _ = CELLS[cell]
     out = RUNS / f"rl2-{cell}"
-    done = (out / "checkpoint.pt").exists()
-    if done and load_checkpoint(out)["algorithm"]["iteration"] >= overrides.get(
-        "num_iterations", CI.num_iterations
-    ):
+    planned = overrides.get("num_iterations", CI.num_iterations)
+    done = load_checkpoint(out)["algorithm"]["iteration"] if (out / "checkpoint.pt").exists() else None
+    if done is not None and done >= planned:
         return
     config = {"episodes_per_trial": n, "env_kwargs": env_kwargs, "checkpoint_every": 10, **overrides}
-    train("rl2", env_id, "ci", out, resume=done, overrides=config, tensorboard=False)
+    stop_after = planned - done if done is not None else None  # the budget here, not the checkpoint's
+    train(
+        "rl2",
+        env_id,
+        "ci",
+        out,
+        resume=done is not None,
+        overrides=config,
+        tensorboard=False,
+        stop_after=stop_after,
+    )
 
 
 def evaluate_cell(cell: str, seeds: int) -> list[tuple[str, float, float, int]]:

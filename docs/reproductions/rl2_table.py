@@ -77,6 +77,7 @@ def evaluate_cell(cell: str, seeds: int) -> list[tuple[str, float, float, int]]:
             protocol=protocol,
             seeds=seeds,
             out=HERE / cell / f"{name}.json",
+            resume=name != "rl2",  # a reference's finished file is reused; RL²'s checkpoint moves on
         )
         scores = result.headline_scores()
         steps = result.agent.meta_train_steps if name == "rl2" else 0

@@ -86,6 +86,50 @@ def evaluate_cell(cell: str, seeds: int) -> list[tuple[str, float, float, int]]:
     return rows
 
 
+def plot(results: dict[str, list[tuple[str, float, float, int]]], out: Path) -> None:
+    """One panel per cell: RL²'s training trial return against environment steps, its held-out
+    score, and the reference agents' held-out scores as lines."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(3.4 * len(results), 3.2), squeeze=False)
+    for ax, (cell, rows) in zip(axes[0], results.items()):
+        with (RUNS / f"rl2-{cell}" / "progress.csv").open(newline="") as f:
+            log = list(csv.DictReader(f))
+        steps = [float(r["train/env_steps"]) for r in log]
+        ax.plot(
+            steps,
+            [float(r["train/return"]) for r in log],
+            color="tab:blue",
+            lw=1,
+            label="RL² (training trials)",
+        )
+        for (name, mean, se, _), color in zip(rows, plt.cm.tab10.colors[1:]):
+            if name == "rl2":
+                ax.errorbar(
+                    [steps[-1]],
+                    [mean],
+                    yerr=[3 * se],
+                    fmt="s",
+                    color="tab:blue",
+                    label="RL² held-out ±3 s.e.",
+                )
+            else:
+                ax.axhline(mean, color=color, ls="--", lw=1, label=name)
+        ax.set_title(cell, fontsize=9)
+        ax.set_xlabel("environment steps", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+    axes[0][0].set_ylabel("total reward per trial", fontsize=8)
+    axes[0][0].legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
 def metabench_protocol(env_id, env_kwargs, n):
     import gymnasium as gym
 
@@ -106,6 +150,7 @@ def main() -> int:
         "| cell | agent | total reward (mean ± s.e.) | RL² iterations / env steps |",
         "|---|---|---|---|",
     ]
+    results = {}
     for cell in args.cells:
         if not (RUNS / f"rl2-{cell}" / "checkpoint.pt").exists():
             print(f"{cell}: no checkpoint, skipped", file=sys.stderr)
@@ -113,11 +158,13 @@ def main() -> int:
         state = load_checkpoint(RUNS / f"rl2-{cell}")
         iterations = state["algorithm"]["iteration"]
         planned = dataclasses.replace(CI, **CELLS[cell][3]).num_iterations
-        for name, mean, se, steps in evaluate_cell(cell, args.seeds):
+        results[cell] = evaluate_cell(cell, args.seeds)
+        for name, mean, se, steps in results[cell]:
             extra = f"{iterations}/{planned} it, {steps:,} steps" if name == "rl2" else ""
             lines.append(f"| {cell} | {name} | {mean:.2f} ± {se:.2f} | {extra} |")
     HERE.mkdir(parents=True, exist_ok=True)
     (HERE / "table.md").write_text("\n".join(lines) + "\n")
+    plot(results, HERE / "curves.png")
     print("\n".join(lines))
     return 0
 

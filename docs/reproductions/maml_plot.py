@@ -37,7 +37,7 @@ def main(run: Path, result_path: Path, out: Path, title: str = "") -> None:
         mean = scores[:, :, round_].mean()
         se = scores[:, :, round_].std(ddof=1) / np.sqrt(scores[:, :, round_].size)
         ax.errorbar([last], [mean], yerr=[3 * se], fmt="s", color=color, capsize=4)
-        ax.annotate(f"held-out round {round_}: {mean:.1f}", (last, mean), textcoords="offset points",
+        ax.annotate(f"held-out round {round_}: {mean:.1f} (±3 s.e.)", (last, mean), textcoords="offset points",
                     xytext=(-150, 6 if round_ else -14), color=color, fontsize=8)  # fmt: skip
     ax.set_xlabel("meta-iteration")
     ax.set_ylabel("mean episode return")

@@ -3,8 +3,9 @@
 Trains RL² on each cell (a small recurrent policy: the ``ci`` config with the cell's n and a
 budget that fits a 2-core session, far below the paper's 250k steps per batch), scores it with
 the harness on the 100 held-out tasks × 5 seeds under the family's protocol with ``rounds = n``,
-scores the reference agents the same way, and writes ``rl2/<cell>/<agent>.json`` and
-``rl2/table.md`` (what the harness reports) next to this file.
+scores the reference agents the same way, and writes the harness's result files gzipped to
+``rl2/<cell>/<agent>.json.gz`` (``gunzip -k`` one for ``metabench report``), ``rl2/table.md``
+and ``rl2/curves.png`` next to this file.
 
     nice -n 19 .venv/bin/python docs/reproductions/rl2_table.py train   # resumable, per cell
     .venv/bin/python docs/reproductions/rl2_table.py evaluate            # latest checkpoints
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gzip
 import sys
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from metabench.evaluation.harness import evaluate
 
 HERE = Path(__file__).parent / "rl2"
 RUNS = Path("runs")
+RESULTS = RUNS / "rl2-results"  # the harness's files while working; gzipped copies go to HERE
 CI = rl2.CONFIGS[("*", "ci")]
 
 #: cell -> (env id, env kwargs, n, RL² overrides of the ``ci`` config, reference agents).
@@ -76,9 +79,12 @@ def evaluate_cell(cell: str, seeds: int) -> list[tuple[str, float, float, int]]:
             env_kwargs=env_kwargs,
             protocol=protocol,
             seeds=seeds,
-            out=HERE / cell / f"{name}.json",
+            out=RESULTS / cell / f"{name}.json",
             resume=name != "rl2",  # a reference's finished file is reused; RL²'s checkpoint moves on
         )
+        keep = HERE / cell / f"{name}.json.gz"
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        keep.write_bytes(gzip.compress((RESULTS / cell / f"{name}.json").read_bytes(), mtime=0))
         scores = result.headline_scores()
         steps = result.agent.meta_train_steps if name == "rl2" else 0
         rows.append((name, float(scores.mean()), float(scores.std(ddof=1) / np.sqrt(scores.size)), steps))

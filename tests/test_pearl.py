@@ -19,6 +19,7 @@ from metabench.baselines.train import train
 from metabench.cli import main
 from metabench.evaluation import evaluate
 from metabench.evaluation.agent import EnvInfo, Transition
+from metabench.evaluation.harness import unit_seeds
 
 QUIET = Console(quiet=True)
 
@@ -161,7 +162,7 @@ def test_agent_holds_z_for_an_episode_and_updates_the_posterior_after_it():
             assert not spy.log[step][0] and torch.equal(spy.log[step][1], z)
     # The z of each episode is mean + σ ε from the posterior given every earlier transition of
     # the trial (recomputed here from the transitions), ε the agent's draw from the episode rng.
-    zs, priors = [], []
+    zs, posteriors = [], []
     for episode, start in enumerate(starts):
         rows = [
             np.concatenate([t.obs, (np.asarray(t.action) + 0.1) / 0.1 - 1.0, [t.reward], t.next_obs])
@@ -176,16 +177,14 @@ def test_agent_holds_z_for_an_episode_and_updates_the_posterior_after_it():
         else:
             assert (var < 1.0).all() and not torch.equal(mean, torch.zeros(1, 2))  # updated
         zs.append(spy.log[start][1])
-        priors.append((mean[0], var[0]))
+        posteriors.append((mean[0], var[0]))
     # Replay the agent's noise: episode e's rng is the harness's; the same ε turns each
     # recomputed posterior into the z the agent acted on.
-    from metabench.evaluation.harness import unit_seeds
-
     for episode, z in enumerate(zs):
         r, e = divmod(episode, 2)
         _, rng = unit_seeds(0, 1, r, e)
         eps = torch.as_tensor(rng.standard_normal(2), dtype=torch.float32)
-        mean, var = priors[episode]
+        mean, var = posteriors[episode]
         torch.testing.assert_close(z, mean + var.sqrt() * eps)
 
 

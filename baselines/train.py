@@ -66,6 +66,8 @@ def train(
     """Train (or resume) a run in ``out``; returns the trainer.
 
     Args:
+        overrides: config fields to change. On resume only ``num_iterations`` applies (to
+            extend a finished run); everything else comes from the checkpoint.
         stop_after: stop after this many iterations of this call (for tests of resume).
     """
     console = console or Console()
@@ -75,6 +77,8 @@ def train(
     if resume:
         state = load_checkpoint(out)
         config = module.config_from_dict(state["config"])
+        if overrides and "num_iterations" in overrides:
+            config = dataclasses.replace(config, num_iterations=overrides["num_iterations"])
     else:
         if (out / "checkpoint.pt").exists():
             raise FileExistsError(

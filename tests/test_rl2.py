@@ -205,3 +205,28 @@ def test_meta_test_logs_held_out_returns_without_changing_training(tmp_path):
         rows = list(csv.DictReader(f))
     assert [bool(row["meta_test/trial_return"]) for row in rows] == [False, True, False, True]
     assert all(0 <= float(row["meta_test/trial_return"]) <= 3 for row in rows[1::2])  # 3 pulls of 0/1
+
+
+def test_a_finished_run_extends_with_a_larger_num_iterations(tmp_path):
+    overrides = {f.name: getattr(TINY, f.name) for f in dataclasses.fields(TINY) if f.name != "env_id"}
+    unbroken = train("rl2", "MetaBandit-v0", "ci", tmp_path / "a", overrides=overrides, tensorboard=False)
+    train(
+        "rl2",
+        "MetaBandit-v0",
+        "ci",
+        tmp_path / "b",
+        overrides={**overrides, "num_iterations": 2},
+        tensorboard=False,
+    )
+    extended = train(
+        "rl2",
+        "MetaBandit-v0",
+        "ci",
+        tmp_path / "b",
+        resume=True,
+        overrides={"num_iterations": 4},
+        tensorboard=False,
+    )
+    assert extended.iteration == 4
+    for (name, a), (_, b) in zip(unbroken.model.state_dict().items(), extended.model.state_dict().items()):
+        assert torch.equal(a, b), name

@@ -36,10 +36,10 @@ CI = rl2.CONFIGS[("*", "ci")]
 CELLS = {
     "bandit-k5-n10": ("MetaBandit-v0", {"num_arms": 5}, 10, {}, ("random", "greedy", "thompson", "ucb1", "bayes-optimal")),
     "bandit-k10-n10": ("MetaBandit-v0", {"num_arms": 10}, 10, {"num_iterations": 150}, ("random", "greedy", "thompson", "ucb1", "bayes-optimal")),
-    "mdp-n10": ("MetaTabularMDP-v0", {}, 10, {"hidden_size": 128, "num_iterations": 150}, ("random", "greedy", "psrl")),
-    "bandit-k5-n100": ("MetaBandit-v0", {"num_arms": 5}, 100, {"trials_per_batch": 64, "num_iterations": 100}, ("random", "greedy", "thompson", "ucb1")),
+    "mdp-n10": ("MetaTabularMDP-v0", {}, 10, {"hidden_size": 128, "num_iterations": 300}, ("random", "greedy", "psrl")),
+    "bandit-k5-n100": ("MetaBandit-v0", {"num_arms": 5}, 100, {"trials_per_batch": 64, "num_iterations": 400}, ("random", "greedy", "thompson", "ucb1")),
     "mdp-n25": ("MetaTabularMDP-v0", {}, 25, {"hidden_size": 128, "trials_per_batch": 64, "num_iterations": 100}, ("random", "greedy", "psrl")),
-    "bandit-k10-n100": ("MetaBandit-v0", {"num_arms": 10}, 100, {"trials_per_batch": 64, "num_iterations": 100}, ("random", "greedy", "thompson", "ucb1")),
+    "bandit-k10-n100": ("MetaBandit-v0", {"num_arms": 10}, 100, {"trials_per_batch": 64, "num_iterations": 300}, ("random", "greedy", "thompson", "ucb1")),
 }  # fmt: skip
 
 #: RL² paper (Duan et al. 2016), Tables 1-2, as given in REFERENCE.md's simulated references.

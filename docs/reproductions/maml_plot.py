@@ -1,6 +1,6 @@
 """Plot a MAML-TRPO run: the meta-training returns before and after the inner step per
-iteration (``progress.csv``), with the harness's held-out scores of the checkpoint (rounds 0
-and 1 of the result file) as horizontal marks.
+iteration (``progress.csv``, up to the checkpoint), with the harness's held-out scores of the
+checkpoint (rounds 0 and 1 of the result file) at its iteration.
 
     .venv/bin/python docs/reproductions/maml_plot.py RUN_DIR RESULT.json OUT.png [TITLE]
 """
@@ -17,12 +17,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from metabench.baselines.common.checkpoint import load_checkpoint  # noqa: E402
 from metabench.evaluation.results import EvaluationResult  # noqa: E402
 
 
 def main(run: Path, result_path: Path, out: Path, title: str = "") -> None:
     with (run / "progress.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
+    scored = load_checkpoint(run)["algorithm"]["iteration"]  # the log may run past the checkpoint
+    rows = [r for r in rows if int(float(r["train/iteration"])) <= scored]
     iterations = np.array([int(float(r["train/iteration"])) for r in rows])
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for key, label, color in (

@@ -331,6 +331,31 @@ class TrialRunner:
                 return total, length
             obs = next_obs
 
+    def _act_batch(
+        self,
+        seed: int,
+        task_index: int,
+        r: int,
+        active: list[int],
+        observations: list,
+        rngs: Sequence,
+        lengths: list[int],
+    ) -> list[Any]:
+        """The agent's checked actions for the ``active`` episodes of a parallel round."""
+        actions = self.agent.act_batch([observations[e] for e in active], [rngs[e] for e in active])
+        if len(actions) != len(active):
+            raise AgentActionError(
+                f"agent {self.agent.name!r}: act_batch returned {len(actions)} actions for "
+                f"{len(active)} observations"
+            )
+        checked = []
+        for e, action in zip(active, actions):
+            try:
+                checked.append(self._check(action))
+            except (ValueError, TypeError):
+                raise self._fail(seed, task_index, r, e, lengths[e], action) from None
+        return checked
+
     def _vector_round(self, seed: int, task_index: int, r: int, task: Any) -> tuple[list[float], list[int]]:
         """:meth:`_parallel_round` on one vector env, whose sub-envs step on threads."""
         n = self.protocol.episodes_per_round
@@ -352,18 +377,7 @@ class TrialRunner:
         totals, lengths = [0.0] * n, [0] * n
         active = list(range(n))
         while active:
-            actions = self.agent.act_batch([observations[e] for e in active], [rngs[e] for e in active])
-            if len(actions) != len(active):
-                raise AgentActionError(
-                    f"agent {self.agent.name!r}: act_batch returned {len(actions)} actions for "
-                    f"{len(active)} observations"
-                )
-            checked = []
-            for e, action in zip(active, actions):
-                try:
-                    checked.append(self._check(action))
-                except (ValueError, TypeError):
-                    raise self._fail(seed, task_index, r, e, lengths[e], action) from None
+            checked = self._act_batch(seed, task_index, r, active, observations, rngs, lengths)
             next_obs, rewards, terminations, truncations, _ = vec.step_some(active, checked)
             still = []
             for k, e in enumerate(active):
@@ -397,18 +411,9 @@ class TrialRunner:
         totals, lengths = [0.0] * n, [0] * n
         active = list(range(n))
         while active:
-            actions = self.agent.act_batch([observations[e] for e in active], [rngs[e] for e in active])
-            if len(actions) != len(active):
-                raise AgentActionError(
-                    f"agent {self.agent.name!r}: act_batch returned {len(actions)} actions for "
-                    f"{len(active)} observations"
-                )
+            actions = self._act_batch(seed, task_index, r, active, observations, rngs, lengths)
             still = []
             for e, action in zip(active, actions):
-                try:
-                    action = self._check(action)
-                except (ValueError, TypeError):
-                    raise self._fail(seed, task_index, r, e, lengths[e], action) from None
                 next_obs, reward, terminated, truncated, _ = envs[e].step(action)
                 reward = float(reward)
                 totals[e] += reward

@@ -53,3 +53,11 @@ def test_readme_python_example_runs_unchanged(capsys):
     example = re.search(r"```python\n(.*?)```", readme, flags=re.DOTALL).group(1)
     exec(compile(example, "README.md", "exec"), {})
     assert "held-out tasks" in capsys.readouterr().out
+
+
+def test_readme_user_agent_example_is_examples_user_agent_py():
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    code = (ROOT / "examples" / "user_agent.py").read_text().split('"""', 2)[2].lstrip("\n")
+    assert code in blocks
+    assert len([line for line in code.splitlines() if line.strip()]) < 40  # issue: "under 40 lines"

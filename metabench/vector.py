@@ -479,6 +479,11 @@ def _default_threads(env: gym.Env, num_envs: int) -> int:
     return max(1, min(cores, num_envs))
 
 
+def _default_procs(env_id: str, num_envs: int, num_threads: int | None, env_kwargs: dict[str, Any]) -> int:
+    """1 (threads in this process) for now; the process split is chosen with ``num_procs``."""
+    return 1
+
+
 class MetaVectorEnv(VectorEnv):
     """``num_envs`` sub-envs of one family, one task each, stepped on threads.
 
@@ -514,11 +519,16 @@ class MetaVectorEnv(VectorEnv):
         copy: bool = True,
         infos: bool = True,
         batched: bool | None = None,
+        num_procs: int | None = None,
         **env_kwargs: Any,
     ) -> None:
         super().__init__()
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"MetaVectorEnv: expected a positive integer num_envs, got {num_envs!r}")
+        if num_procs is not None and (
+            isinstance(num_procs, bool) or not isinstance(num_procs, (int, np.integer)) or num_procs < 1
+        ):
+            raise ValueError(f"MetaVectorEnv: expected a positive integer num_procs, got {num_procs!r}")
         try:
             self.autoreset_mode = AutoresetMode(autoreset_mode)
         except ValueError:
@@ -534,6 +544,14 @@ class MetaVectorEnv(VectorEnv):
         self.infos = infos
         # The checker only inspects the first reset and step (warnings); the outputs are the same.
         env_kwargs.setdefault("disable_env_checker", True)
+        if num_procs is None:
+            num_procs = _default_procs(env_id, self.num_envs, num_threads, env_kwargs)
+        #: Processes that step the sub-envs (1: this one, on threads; see ``_vector_procs``).
+        self.num_procs = min(int(num_procs), self.num_envs)
+        self._procs = None
+        if self.num_procs > 1:
+            self._init_procs(wrappers, batched, env_kwargs)
+            return
         self.envs: list[gym.Env] = []
         for _ in range(self.num_envs):
             env = gym.make(env_id, **env_kwargs)
@@ -592,6 +610,33 @@ class MetaVectorEnv(VectorEnv):
         self._job_options: dict[str, Any] | None = None
         self._out: list[tuple[Any, ...]] = []
 
+    def _init_procs(self, wrappers: Sequence[Callable[[gym.Env], gym.Env]], batched: bool | None, env_kwargs):
+        """The process split: blocks of sub-envs in ``num_procs`` processes, one thread each."""
+        from metabench._vector_procs import ARRAY_SPACES, ProcessSplit
+
+        kwargs = dict(autoreset_mode=self.autoreset_mode, wrappers=tuple(wrappers), infos=self.infos)
+        self._procs = ProcessSplit(
+            self.env_id, self.num_envs, self.num_procs, {**kwargs, **env_kwargs, "batched": batched}
+        )
+        local = self._procs.local
+        for space in (local.single_observation_space, local.single_action_space):
+            if not isinstance(space, ARRAY_SPACES):
+                self.close()
+                raise ValueError(
+                    f"MetaVectorEnv: num_procs > 1 expects array spaces ({ARRAY_SPACES}), got {space}"
+                )
+        #: The sub-envs of this process (the first block); the others live in the workers.
+        self.envs = local.envs
+        self.single_observation_space = local.single_observation_space
+        self.single_action_space = local.single_action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.metadata = {**local.metadata, "autoreset_mode": self.autoreset_mode}
+        self.render_mode = local.render_mode
+        self.num_threads, self.step_choice, self.batched = 1, None, local.batched
+        self._ended = np.zeros(self.num_envs, dtype=np.bool_)
+        self._observations = create_empty_array(self.single_observation_space, self.num_envs)
+
     # -- reset ----------------------------------------------------------------------------------
 
     def reset(
@@ -631,6 +676,10 @@ class MetaVectorEnv(VectorEnv):
                     f"shape ({n},), got {mask!r}"
                 )
             indices = np.flatnonzero(mask).tolist()
+        if self._procs is not None:
+            infos = self._procs.reset(seeds, options or None, indices, self._observations)
+            self._ended[indices] = False
+            return (self._observations.copy() if self.copy else self._observations), infos
         self._job_indices, self._job_options = indices, options or None
         self._job_seeds = [seeds[i] for i in indices]
         self._out = [()] * len(indices)
@@ -690,6 +739,15 @@ class MetaVectorEnv(VectorEnv):
                     f"MetaVectorEnv.step: the episodes of sub-envs {ended} have ended and "
                     "autoreset_mode is DISABLED; expected reset(options={'reset_mask': ...}) first"
                 )
+        if self._procs is not None:
+            obs = (
+                create_empty_array(self.single_observation_space, len(indices))
+                if some
+                else self._observations
+            )
+            rewards, terminations, truncations, infos = self._procs.step(indices, actions, obs, self.infos)
+            self._ended[list(indices)] = terminations | truncations
+            return (obs.copy() if self.copy and not some else obs), rewards, terminations, truncations, infos
         choice = self.step_choice
         if choice is None or len(indices) < 2:
             return self._step_with(indices, actions, some, self.num_threads, self.batched)
@@ -804,6 +862,8 @@ class MetaVectorEnv(VectorEnv):
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """Call method ``name`` of every sub-env (or read attribute ``name``), as gymnasium's
         ``SyncVectorEnv.call`` does."""
+        if self._procs is not None:
+            return self._procs.gather("call", name, *args, **kwargs)
         results = []
         for env in self.envs:
             attribute = env.get_wrapper_attr(name)
@@ -812,6 +872,8 @@ class MetaVectorEnv(VectorEnv):
 
     def get_attr(self, name: str) -> tuple[Any, ...]:
         """Attribute ``name`` of every sub-env."""
+        if self._procs is not None:
+            return self._procs.gather("get_attr", name)
         return tuple(env.get_wrapper_attr(name) for env in self.envs)
 
     def set_attr(self, name: str, values: Any) -> None:
@@ -827,21 +889,32 @@ class MetaVectorEnv(VectorEnv):
             raise ValueError(
                 f"MetaVectorEnv.set_attr: expected {self.num_envs} values (one per sub-env), got {len(values)}"
             )
+        if self._procs is not None:
+            self._procs.set_attr(name, values)
+            return
         for env, value in zip(self.envs, values):
             env.set_wrapper_attr(name, value)
 
     def render(self) -> tuple[Any, ...] | None:
         """Every sub-env's render, as gymnasium's ``SyncVectorEnv`` returns them."""
+        if self._procs is not None:
+            return self._procs.gather("render")
         return tuple(env.render() for env in self.envs)
 
     def close_extras(self, **kwargs: Any) -> None:
-        """Stop the helper threads and close the sub-envs."""
+        """Stop the helper threads (or the worker processes) and close the sub-envs."""
+        if self._procs is not None:
+            self._procs.close()
+            return
         self._workers.stop()
         for env in self.envs:
             env.close()
 
     def __repr__(self) -> str:
-        return f"MetaVectorEnv({self.env_id!r}, num_envs={self.num_envs}, num_threads={self.num_threads})"
+        return (
+            f"MetaVectorEnv({self.env_id!r}, num_envs={self.num_envs}, num_threads={self.num_threads}, "
+            f"num_procs={self.num_procs})"
+        )
 
 
 def _batch_infos(info_list: list[dict[str, Any]]) -> dict[str, Any]:

@@ -47,11 +47,13 @@ def actions_for(space: gym.Space, steps: int, seed: int) -> list[list]:
     return [[space.sample() for _ in range(NUM_ENVS)] for _ in range(steps)]
 
 
+@pytest.mark.parametrize("num_procs", [1, 2], ids=["threads", "processes"])
 @pytest.mark.parametrize("env_id", IDS)
-def test_sub_envs_equal_single_envs_bit_for_bit(env_id):
-    """NEXT_STEP autoreset against single envs driven by hand: steps, ends, resets, infos."""
-    vec = gym.make_vec(env_id, num_envs=NUM_ENVS, max_episode_steps=HORIZON)
-    assert isinstance(vec, MetaVectorEnv)
+def test_sub_envs_equal_single_envs_bit_for_bit(env_id, num_procs):
+    """NEXT_STEP autoreset against single envs driven by hand: steps, ends, resets, infos; in
+    one process, and split over two (sub-env 0 here, sub-envs 1 and 2 in a worker)."""
+    vec = gym.make_vec(env_id, num_envs=NUM_ENVS, max_episode_steps=HORIZON, num_procs=num_procs)
+    assert isinstance(vec, MetaVectorEnv) and vec.num_procs == num_procs
     singles = [gym.make(env_id, max_episode_steps=HORIZON) for _ in range(NUM_ENVS)]
     tasks = singles[0].unwrapped.sample_tasks(NUM_ENVS, seed=4)
     seeds = [11, 12, 13]
@@ -133,6 +135,12 @@ def assert_same_infos(a: dict, b: dict) -> None:
 @pytest.mark.parametrize("env_id", ["MetaHopperParams-v0", "MetaGridNavi-v0"])
 def test_every_autoreset_mode_matches_gymnasium(env_id, mode):
     run_both(env_id, mode, steps=60)
+
+
+@pytest.mark.parametrize("mode", list(AutoresetMode))
+def test_every_autoreset_mode_matches_gymnasium_across_processes(mode):
+    """The batched cheetah split over two processes (SAME_STEP: its own steps)."""
+    run_both("MetaHalfCheetahVel-v0", mode, steps=60, num_procs=2)
 
 
 def test_pure_python_family_on_several_threads():
@@ -486,3 +494,78 @@ def test_a_family_that_changes_a_reproduced_term_is_not_batched():
     assert metabench.vector._BatchStep.for_env(env) is None
     plain = gym.wrappers.TimeLimit(gym.wrappers.OrderEnforcing(AntGoal()), 10)
     assert metabench.vector._BatchStep.for_env(plain) is not None
+
+
+# -- the process split (num_procs > 1) ----------------------------------------------------------
+
+
+def child_pids() -> set[int]:
+    pid = os.getpid()
+    with open(f"/proc/{pid}/task/{pid}/children") as file:
+        return {int(p) for p in file.read().split()}
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task"), reason="reads /proc")
+def test_process_split_routes_every_call_to_its_sub_env():
+    """4 sub-envs over 2 processes (0-1 here, 2-3 in the worker): step_some across the split,
+    set_attr/get_attr/call per sub-env, DISABLED errors, worker errors, and close ends the worker."""
+    env_id = "MetaAntGoal-v0"
+    before = child_pids()
+    vec = MetaVectorEnv(env_id, 4, num_procs=2, autoreset_mode="Disabled", max_episode_steps=5)
+    assert len(child_pids() - before) == 1 and len(vec.envs) == 2  # the caller's block
+    singles = [gym.make(env_id, max_episode_steps=5) for _ in range(4)]
+    tasks = singles[0].unwrapped.sample_tasks(4, seed=9)
+    vec.set_attr("task", tasks)
+    assert vec.get_attr("task") == tuple(tasks) and vec.call("get_task") == tuple(tasks)
+    assert vec.call("sample_tasks", 1, seed=0) == (singles[0].unwrapped.sample_tasks(1, seed=0),) * 4
+    vec.reset(seed=[20, 21, 22, 23])
+    for env, task, seed in zip(singles, tasks, [20, 21, 22, 23]):
+        env.unwrapped.set_task(task)
+        env.reset(seed=seed)
+    rng = np.random.default_rng(0)
+    for indices in ([3, 0], [1, 2, 3], [2], [0, 1, 2, 3], [3, 1], [3, 0]):  # rows in the order asked
+        actions = [rng.uniform(-1, 1, 8) for _ in indices]
+        obs, rewards, terminated, truncated, infos = vec.step_some(indices, actions)
+        for k, (i, action) in enumerate(zip(indices, actions)):
+            single_obs, reward, term, trunc, info = singles[i].step(action)
+            assert same_bits(obs[k], single_obs) and same_bits(rewards[k], np.float64(reward))
+            assert (terminated[k], truncated[k]) == (term, trunc)
+            assert_info_row(infos, k, info)
+    # sub-env 3 has now stepped 5 times: its episode ended (truncated)
+    assert truncated[0] and not truncated[1]
+    with pytest.raises(ValueError, match=r"sub-envs \[3\] have ended"):
+        vec.step_some([3], [np.zeros(8)])
+    # an error in the worker reaches the caller, naming the worker's sub-envs
+    with pytest.raises(InvalidTaskError) as raised:
+        vec.set_attr("task", [tasks[0], tasks[1], tasks[2], {"goal": [float("nan"), 0.0]}])
+    assert "sub-envs [2, 3]" in "".join(raised.value.__notes__)
+    with pytest.raises(ValueError, match="Action dimension mismatch"):
+        vec.step_some([2], [np.zeros(3)])
+    vec.step_some([0, 2], [np.zeros(8)] * 2)  # the split still answers after errors
+    vec.close()
+    assert child_pids() == before
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task"), reason="reads /proc")
+def test_process_split_ends_its_worker_when_collected():
+    import gc
+
+    before = child_pids()
+    vec = MetaVectorEnv("MetaHopperParams-v0", 2, num_procs=2)
+    assert len(child_pids() - before) == 1
+    del vec
+    gc.collect()
+    assert child_pids() == before
+
+
+def test_process_split_arguments():
+    assert MetaVectorEnv("MetaBandit-v0", 1, num_procs=2).num_procs == 1  # never more than sub-envs
+    with pytest.raises(ValueError, match="positive integer num_procs"):
+        MetaVectorEnv("MetaBandit-v0", 2, num_procs=0)
+    before = child_pids() if os.path.exists("/proc/self/task") else set()
+    with pytest.raises(TypeError, match="no_such_kwarg"):  # fails before any worker starts
+        MetaVectorEnv("MetaHopperParams-v0", 2, num_procs=2, no_such_kwarg=1)
+    with pytest.raises(Exception, match="Can't pickle|Can't get local object"):  # a lambda wrapper
+        MetaVectorEnv("MetaHopperParams-v0", 2, num_procs=2, wrappers=[lambda env: env])
+    if before:
+        assert child_pids() == before

@@ -39,6 +39,7 @@ NUM_ENVS = int(os.environ.get("METABENCH_BENCH_ENVS", 8))
 ROUNDS = int(os.environ.get("METABENCH_BENCH_ROUNDS", 15))
 SEEDS = list(range(NUM_ENVS))
 LIMIT = "native rollout, 2 threads"
+PROCS = "metabench vector, 2 processes"
 
 
 def vector_round(vec, actions: np.ndarray) -> float:
@@ -101,6 +102,8 @@ def test_vector_env_against_gymnasium_and_the_native_limit(benchmark, body):
     ours_own = MetaVectorEnv(env_id, NUM_ENVS, num_threads=2, batched=False, **kwargs)
     ours_1 = MetaVectorEnv(env_id, NUM_ENVS, num_threads=1, **kwargs)
     ours_quiet = MetaVectorEnv(env_id, NUM_ENVS, infos=False, **kwargs)  # as the harness and sampler
+    ours_procs = MetaVectorEnv(env_id, NUM_ENVS, num_procs=2, **kwargs)
+    ours_procs_quiet = MetaVectorEnv(env_id, NUM_ENVS, num_procs=2, infos=False, **kwargs)
     sync = gym.make_vec(env_id, NUM_ENVS, vectorization_mode="sync", **kwargs)
     asynchronous = gym.make_vec(env_id, NUM_ENVS, vectorization_mode="async", **kwargs)
     candidates = {
@@ -109,6 +112,8 @@ def test_vector_env_against_gymnasium_and_the_native_limit(benchmark, body):
         "metabench vector, own steps, 2 threads": lambda: vector_round(ours_own, actions),
         "metabench vector, 1 thread": lambda: vector_round(ours_1, actions),
         "metabench vector, infos=False": lambda: vector_round(ours_quiet, actions),
+        PROCS: lambda: vector_round(ours_procs, actions),
+        "metabench vector, 2 processes, infos=False": lambda: vector_round(ours_procs_quiet, actions),
         "gymnasium sync": lambda: vector_round(sync, actions),
         "gymnasium async": lambda: vector_round(asynchronous, actions),
         "single env": lambda: single_round(single, actions),
@@ -122,13 +127,13 @@ def test_vector_env_against_gymnasium_and_the_native_limit(benchmark, body):
         for name, run in candidates.items():
             times[name].append(run())
     choice = ours.step_choice
-    for vec in (ours, ours_2, ours_own, ours_1, ours_quiet, sync, asynchronous):
+    for vec in (ours, ours_2, ours_own, ours_1, ours_quiet, ours_procs, ours_procs_quiet, sync, asynchronous):
         vec.close()
 
     steps = NUM_ENVS * steps_per_env
     best = {name: min(t) for name, t in times.items()}
     median = {name: statistics.median(t) for name, t in times.items()}
-    limit, ours_best = best[LIMIT], best["metabench vector"]
+    limit, ours_best, procs_best = best[LIMIT], best["metabench vector"], best[PROCS]
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"\n{body} ({env_id}), {NUM_ENVS} sub-envs x {steps_per_env} steps, best of {ROUNDS} rounds "
@@ -136,7 +141,7 @@ def test_vector_env_against_gymnasium_and_the_native_limit(benchmark, body):
     )
     for name in candidates:
         print(
-            f"  {name:38s} {steps / best[name]:>9,.0f} steps/s (median {steps / median[name]:>9,.0f}); "
+            f"  {name:44s} {steps / best[name]:>9,.0f} steps/s (median {steps / median[name]:>9,.0f}); "
             f"x{limit / best[name]:.2f} of the limit"
         )
     if choice is not None:
@@ -147,12 +152,18 @@ def test_vector_env_against_gymnasium_and_the_native_limit(benchmark, body):
         print(f"  default's choice at the end: {choice.options[choice.best]} ({costs} per sub-env step)")
     columns = ["metabench vector", "metabench vector, 2 threads", "metabench vector, own steps, 2 threads"]
     columns += ["metabench vector, 1 thread"]
-    columns += ["metabench vector, infos=False"]
+    columns += ["metabench vector, infos=False", PROCS, "metabench vector, 2 processes, infos=False"]
     columns += ["gymnasium sync", "gymnasium async", "single env", LIMIT]
+    print(
+        "| body | "
+        + " | ".join(columns)
+        + " | default / limit | default / async | processes / limit | processes / async |"
+    )
     print(
         f"| {body} | "
         + " | ".join(f"{steps / best[name]:,.0f}" for name in columns)
-        + f" | **{limit / ours_best:.2f}** | **{best['gymnasium async'] / ours_best:.1f}** |"
+        + f" | **{limit / ours_best:.2f}** | **{best['gymnasium async'] / ours_best:.1f}**"
+        + f" | **{limit / procs_best:.2f}** | **{best['gymnasium async'] / procs_best:.1f}** |"
     )
     benchmark.extra_info.update(
         {
@@ -258,3 +269,115 @@ def test_thread_hand_over_latency(benchmark):
     round_trips()
     print(f"\nthread hand-over round trip: {(time.perf_counter() - start) / trips * 1e6:.1f} us")
     benchmark.pedantic(round_trips, rounds=3, iterations=1)
+
+
+def _echo_child(inbox: int, outbox: int, trips: int, work=None, spin: bool = False) -> int:
+    """Fork a child that, ``trips`` times, waits for a byte on ``inbox``, runs ``work()`` and
+    answers a byte on ``outbox``; it leaves without running any of pytest's exit code."""
+    child = os.fork()
+    if child == 0:
+        for _ in range(trips):
+            _wait_byte(inbox, spin)
+            if work is not None:
+                work()
+            os.write(outbox, b"x")
+        os._exit(0)
+    return child
+
+
+def _wait_byte(fd: int, spin: bool) -> None:
+    """Block in the kernel for a byte on ``fd``, or (``spin``, a diagnostic only) poll for it."""
+    if not spin:
+        os.read(fd, 1)
+        return
+    while True:
+        try:
+            os.read(fd, 1)
+            return
+        except BlockingIOError:
+            pass
+
+
+def _pipes(spin: bool) -> tuple[int, int, int, int]:
+    (down_r, down_w), (up_r, up_w) = os.pipe(), os.pipe()
+    for fd in (down_r, up_r):
+        os.set_blocking(fd, not spin)
+    return down_r, down_w, up_r, up_w
+
+
+def test_process_hand_over_latency(benchmark):
+    """The process split's hand-over, whatever the number of sub-envs: a message to the worker
+    and its answer (an attribute read of its one sub-env), and under it the operating system's
+    floor, one byte each way over two pipes between two processes."""
+    vec = MetaVectorEnv("MetaHalfCheetahVel-v0", 2, num_procs=2)
+    worker = vec._procs.workers[0]
+    trips = 2000
+
+    def round_trips() -> None:
+        for _ in range(trips):
+            worker.send("get_attr", "render_mode")
+            worker.receive()
+
+    down_r, down_w, up_r, up_w = _pipes(spin=False)
+    child = _echo_child(down_r, up_w, trips)
+    start = time.perf_counter()
+    for _ in range(trips):
+        os.write(down_w, b"x")
+        os.read(up_r, 1)
+    floor = (time.perf_counter() - start) / trips * 1e6
+    os.waitpid(child, 0)
+    start = time.perf_counter()
+    round_trips()
+    message = (time.perf_counter() - start) / trips * 1e6
+    print(f"\nprocess hand-over round trip: {message:.1f} us (two pipes, one byte each way: {floor:.1f} us)")
+    benchmark.pedantic(round_trips, rounds=3, iterations=1)
+    vec.close()
+
+
+@pytest.mark.parametrize("body", list(BODIES))
+def test_what_bounds_processes(benchmark, body):
+    """Two processes, each stepping ``NUM_ENVS / 2`` of the family's envs serially per round,
+    one byte each way per round (the process split's pattern, without its bookkeeping): the
+    compute per process and round, the round when the waiting side blocks in the kernel (as the
+    vector env does) and, as a diagnostic only, when it spins (what the wake-up of an idle core
+    costs)."""
+    env_id, kwargs, steps_per_env = BODIES[body]
+    half = NUM_ENVS // 2
+    envs = [gym.make(env_id, **kwargs) for _ in range(2 * half)]
+    for env, seed in zip(envs, SEEDS):
+        env.reset(seed=seed)
+    action = np.zeros(envs[0].action_space.shape)
+    trips = max(200, 20000 // (steps_per_env * half))
+
+    def work(block):
+        return lambda: [env.step(action) for env in block]
+
+    def serial() -> float:
+        start = time.perf_counter()
+        for _ in range(trips):
+            work(envs[:half])()
+        return (time.perf_counter() - start) / trips
+
+    def split(spin: bool) -> float:
+        down_r, down_w, up_r, up_w = _pipes(spin)
+        child = _echo_child(down_r, up_w, trips, work(envs[half:]), spin)
+        mine = work(envs[:half])
+        start = time.perf_counter()
+        for _ in range(trips):
+            os.write(down_w, b"x")
+            mine()
+            _wait_byte(up_r, spin)
+        seconds = (time.perf_counter() - start) / trips
+        os.waitpid(child, 0)
+        for fd in (down_r, down_w, up_r, up_w):
+            os.close(fd)
+        return seconds
+
+    compute = min(serial() for _ in range(3))
+    blocking = min(split(False) for _ in range(3))
+    spinning = min(split(True) for _ in range(3))
+    print(
+        f"\n| {body} | {half} | {compute * 1e6:,.0f} | {blocking * 1e6:,.0f} | {spinning * 1e6:,.0f} | "
+        f"{(blocking - compute) * 1e6:,.0f} | {2 * half / blocking:,.0f} |"
+    )
+    benchmark.pedantic(serial, rounds=3, iterations=1)

@@ -6,7 +6,7 @@ Why: with threads, every sub-env step holds the GIL for its Python (13 µs for t
 30-60 µs for the Ant and the Humanoid, ``docs/vector-env.md``), so two threads cannot overlap
 it. Each process has its own GIL, so each core runs its block's Python and physics alone. A
 vector step costs one hand-over per worker, not a pickle round trip per sub-env as in
-gymnasium's ``AsyncVectorEnv``: one small message over a socket carries the block's rows and
+gymnasium's ``AsyncVectorEnv``: one small message over a pipe carries the block's rows and
 actions (pickled as given, so their dtype reaches the env unchanged) and wakes the worker; the
 observations, rewards and flags come back through shared memory, and one small message says it
 is done (the caller steps its own block meanwhile, then blocks in the kernel: no spinning on
@@ -16,7 +16,7 @@ construction.
 
 Workers are fresh interpreters (see :class:`_Worker`): nothing of the caller's torch threads or
 Ray state. They end with ``close()`` (or when the vector env is collected, or at exit), and on
-their own when the caller's end of the socket closes (the caller died).
+their own when the caller's end of the pipe closes (the caller died).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import mmap
 import os
 import signal
-import socket
 import subprocess
 import sys
 import traceback
@@ -88,31 +87,31 @@ def _portable(error: BaseException) -> BaseException:
         return RuntimeError(f"{type(error).__name__}: {error}\n{text}")
 
 
-def _serve(conn: Connection, memory_fd: int) -> None:
-    """A worker process: a one-thread ``MetaVectorEnv`` of a block of sub-envs, driven by
-    ``conn`` (its first message says what to build)."""
+def _serve(inbox: Connection, outbox: Connection, memory_fd: int) -> None:
+    """A worker process: a one-thread ``MetaVectorEnv`` of a block of sub-envs, driven by the
+    messages in ``inbox`` (the first says what to build), answering each in ``outbox``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle
     from metabench.vector import MetaVectorEnv
 
     try:
-        env_id, size, kwargs = conn.recv()
+        env_id, size, kwargs = inbox.recv()
     except (EOFError, OSError):  # the caller could not send what to build (it raised)
         return
     try:
         vec = MetaVectorEnv(env_id, size, num_procs=1, num_threads=1, copy=False, **kwargs)
         shared = _Shared(vec.single_observation_space, size, memory_fd)
     except BaseException as error:  # noqa: BLE001 - reported to the caller
-        conn.send(("error", _portable(error)))
+        outbox.send(("error", _portable(error)))
         return
-    conn.send(("ok", None))
+    outbox.send(("ok", None))
     while True:
         try:
-            command, args, kwargs = conn.recv()
+            command, args, kwargs = inbox.recv()
         except (EOFError, OSError):  # the caller is gone
             break
         if command == "close":
             vec.close()
-            conn.send(("ok", None))
+            outbox.send(("ok", None))
             break
         try:
             if command == "step":
@@ -129,9 +128,9 @@ def _serve(conn: Connection, memory_fd: int) -> None:
                 shared.obs[:] = obs
             else:  # "call", "get_attr", "set_attr", "render"
                 result = getattr(vec, command)(*args, **kwargs)
-            conn.send(("ok", result))
+            outbox.send(("ok", result))
         except BaseException as error:  # noqa: BLE001 - reported to the caller
-            conn.send(("error", _portable(error)))
+            outbox.send(("error", _portable(error)))
 
 
 class _Worker:
@@ -139,25 +138,28 @@ class _Worker:
 
     The worker is a fresh interpreter (``python -c``, not multiprocessing's spawn or forkserver,
     which re-run the caller's main script: a script without an ``if __name__ == "__main__"``
-    guard would start workers recursively). It inherits one end of a socket pair and the shared
+    guard would start workers recursively). It inherits one end of each of two pipes and the shared
     memory's descriptor, and nothing else of the caller (no torch threads, no Ray state).
     """
 
     def __init__(self, env_id: str, start: int, size: int, kwargs: dict[str, Any], template: Any):
         self.start, self.size = start, size
         self.shared = _Shared(template.single_observation_space, size)
-        ours, theirs = socket.socketpair()
-        self.conn = Connection(ours.detach())
-        code = f"import metabench._vector_procs as m; m._main({theirs.fileno()}, {self.shared.fd})"
+        # Two pipes, not a socket pair: their wake-ups were the faster here (docs/vector-env.md).
+        inbox, self.outbox = _pipe()
+        self.inbox, outbox = _pipe()
+        fds = (inbox.fileno(), outbox.fileno(), self.shared.fd)
+        code = f"import metabench._vector_procs as m; m._main{fds}"
         path = os.pathsep.join(p for p in sys.path if p)
         self.process = subprocess.Popen(
             [sys.executable, "-c", code],
-            pass_fds=(theirs.fileno(), self.shared.fd),
+            pass_fds=fds,
             env={**os.environ, "PYTHONPATH": path},
         )
-        theirs.close()
+        inbox.close()
+        outbox.close()
         try:
-            self.conn.send((env_id, size, kwargs))
+            self.outbox.send((env_id, size, kwargs))
         except BaseException:  # e.g. a wrapper that does not pickle
             self.stop()
             raise
@@ -168,7 +170,7 @@ class _Worker:
 
     def send(self, command: str, *args: Any, **kwargs: Any) -> None:
         try:
-            self.conn.send((command, args, kwargs))
+            self.outbox.send((command, args, kwargs))
         except OSError:
             raise self._died() from None
 
@@ -181,7 +183,7 @@ class _Worker:
     def receive(self) -> Any:
         """The worker's answer to the last message; its error is raised here, naming the block."""
         try:
-            status, payload = self.conn.recv()
+            status, payload = self.inbox.recv()
         except (EOFError, OSError):
             raise self._died() from None
         if status == "error":
@@ -192,8 +194,8 @@ class _Worker:
     def stop(self) -> None:
         if self.process.poll() is None:
             try:
-                self.conn.send(("close", (), {}))
-                self.conn.poll(5.0)
+                self.outbox.send(("close", (), {}))
+                self.inbox.poll(5.0)
             except OSError:
                 pass
         try:
@@ -201,17 +203,25 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        self.conn.close()
+        self.inbox.close()
+        self.outbox.close()
         os.close(self.shared.fd)
 
 
-def _main(conn_fd: int, memory_fd: int) -> None:
+def _pipe() -> tuple[Connection, Connection]:
+    """A one-way pipe: (read end, write end)."""
+    read, write = os.pipe()
+    return Connection(read, writable=False), Connection(write, readable=False)
+
+
+def _main(inbox_fd: int, outbox_fd: int, memory_fd: int) -> None:
     """The worker's entry (``python -c``)."""
-    conn = Connection(conn_fd)
+    inbox, outbox = Connection(inbox_fd, writable=False), Connection(outbox_fd, readable=False)
     try:
-        _serve(conn, memory_fd)
+        _serve(inbox, outbox, memory_fd)
     finally:
-        conn.close()
+        inbox.close()
+        outbox.close()
 
 
 def _stop_all(workers: list[_Worker]) -> None:

@@ -34,7 +34,8 @@ Autoreset: gymnasium's :class:`~gymnasium.vector.AutoresetMode`, chosen with
   some sub-envs with ``reset(options={"reset_mask": mask})``.
 
 Every reset after the first continues the sub-env's own random stream, as ``env.reset()``
-without a seed does. Beyond gymnasium's API, :meth:`MetaVectorEnv.step_some` steps only some
+without a seed does. ``num_procs=n`` splits the sub-envs over ``n`` processes instead of threads
+(``metabench/_vector_procs.py``), with the same results. Beyond gymnasium's API, :meth:`MetaVectorEnv.step_some` steps only some
 sub-envs (meta-RL samplers run episodes of different lengths to their end, not forever).
 """
 
@@ -479,11 +480,6 @@ def _default_threads(env: gym.Env, num_envs: int) -> int:
     return max(1, min(cores, num_envs))
 
 
-def _default_procs(env_id: str, num_envs: int, num_threads: int | None, env_kwargs: dict[str, Any]) -> int:
-    """1 (threads in this process) for now; the process split is chosen with ``num_procs``."""
-    return 1
-
-
 class MetaVectorEnv(VectorEnv):
     """``num_envs`` sub-envs of one family, one task each, stepped on threads.
 
@@ -502,6 +498,15 @@ class MetaVectorEnv(VectorEnv):
             callers that never read them (batching them is serial work of the main thread).
         batched: ``False`` never uses the family's batched step (``None``: where there is one,
             the default chooses by measurement; ``True`` requires one).
+        num_procs: processes that step the sub-envs (at most ``num_envs``). 1 (the default):
+            this process, on ``num_threads`` threads. ``n > 1``: this process steps the first
+            block of sub-envs and ``n - 1`` worker processes one block each, every block on one
+            thread (``num_threads`` is then ignored; see :mod:`metabench._vector_procs`);
+            ``envs`` then holds only this process's block, and ``set_attr``, ``get_attr`` and
+            ``call`` reach every sub-env. Wrappers and env kwargs must pickle, and both spaces
+            must be arrays (Box, Discrete, ...). Not the default: on the 2-vCPU machine this was
+            built on, waking the other process costs more than it returns
+            (``docs/vector-env.md``).
         **env_kwargs: passed to ``gym.make(env_id, ...)`` (``max_episode_steps`` included).
 
     Raises:
@@ -519,15 +524,13 @@ class MetaVectorEnv(VectorEnv):
         copy: bool = True,
         infos: bool = True,
         batched: bool | None = None,
-        num_procs: int | None = None,
+        num_procs: int = 1,
         **env_kwargs: Any,
     ) -> None:
         super().__init__()
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"MetaVectorEnv: expected a positive integer num_envs, got {num_envs!r}")
-        if num_procs is not None and (
-            isinstance(num_procs, bool) or not isinstance(num_procs, (int, np.integer)) or num_procs < 1
-        ):
+        if isinstance(num_procs, bool) or not isinstance(num_procs, (int, np.integer)) or num_procs < 1:
             raise ValueError(f"MetaVectorEnv: expected a positive integer num_procs, got {num_procs!r}")
         try:
             self.autoreset_mode = AutoresetMode(autoreset_mode)
@@ -544,8 +547,6 @@ class MetaVectorEnv(VectorEnv):
         self.infos = infos
         # The checker only inspects the first reset and step (warnings); the outputs are the same.
         env_kwargs.setdefault("disable_env_checker", True)
-        if num_procs is None:
-            num_procs = _default_procs(env_id, self.num_envs, num_threads, env_kwargs)
         #: Processes that step the sub-envs (1: this one, on threads; see ``_vector_procs``).
         self.num_procs = min(int(num_procs), self.num_envs)
         self._procs = None

@@ -368,21 +368,24 @@ def random_actor(space: gym.Space):
 
 
 @pytest.mark.parametrize(
-    ("env_id", "wrapper", "kwargs"),
+    ("env_id", "wrapper", "kwargs", "num_procs"),
     [
-        ("MetaHopperParams-v0", None, {"max_episode_steps": 30}),
-        ("MetaAntDir-v0", None, {"max_episode_steps": 30}),
-        ("MetaTabularMDP-v0", metabench.TrialHistory, {}),
+        ("MetaHopperParams-v0", None, {"max_episode_steps": 30}, 1),
+        ("MetaAntDir-v0", None, {"max_episode_steps": 30}, 1),
+        ("MetaTabularMDP-v0", metabench.TrialHistory, {}, 1),
+        ("MetaHalfCheetahVel-v0", metabench.TrialHistory, {"max_episode_steps": 30}, 2),
     ],
 )
-def test_sampler_vector_and_plain_paths_give_the_same_episodes(env_id, wrapper, kwargs):
+def test_sampler_vector_and_plain_paths_give_the_same_episodes(env_id, wrapper, kwargs, num_procs):
     import torch
 
     from metabench.baselines.common.sampler import TaskBatchSampler
 
     episodes = []
     for vector_env in (True, False):
-        sampler = TaskBatchSampler(env_id, 4, kwargs, wrapper=wrapper, vector_env=vector_env)
+        sampler = TaskBatchSampler(
+            env_id, 4, kwargs, wrapper=wrapper, vector_env=vector_env, num_procs=num_procs
+        )
         assert (sampler.vector is not None) == vector_env
         tasks = sampler.envs[0].unwrapped.sample_tasks(3, seed=0)
         act = random_actor(sampler.action_space)
@@ -396,7 +399,7 @@ def test_sampler_vector_and_plain_paths_give_the_same_episodes(env_id, wrapper, 
     ends = episodes[0][0].episode_ends.sum(0)
     assert (ends == 3).all()
     lengths = episodes[0][0].mask.sum(0)
-    if env_id != "MetaTabularMDP-v0":
+    if env_id not in ("MetaTabularMDP-v0", "MetaHalfCheetahVel-v0"):  # the cheetah never falls
         assert len(set(lengths.tolist())) > 1, "columns should end at different steps"
 
 
@@ -512,7 +515,8 @@ def test_process_split_routes_every_call_to_its_sub_env():
     env_id = "MetaAntGoal-v0"
     before = child_pids()
     vec = MetaVectorEnv(env_id, 4, num_procs=2, autoreset_mode="Disabled", max_episode_steps=5)
-    assert len(child_pids() - before) == 1 and len(vec.envs) == 2  # the caller's block
+    worker = child_pids() - before
+    assert len(worker) == 1 and len(vec.envs) == 2  # the caller's block
     singles = [gym.make(env_id, max_episode_steps=5) for _ in range(4)]
     tasks = singles[0].unwrapped.sample_tasks(4, seed=9)
     vec.set_attr("task", tasks)
@@ -543,7 +547,7 @@ def test_process_split_routes_every_call_to_its_sub_env():
         vec.step_some([2], [np.zeros(3)])
     vec.step_some([0, 2], [np.zeros(8)] * 2)  # the split still answers after errors
     vec.close()
-    assert child_pids() == before
+    assert not child_pids() & worker
 
 
 @pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task"), reason="reads /proc")
@@ -552,10 +556,11 @@ def test_process_split_ends_its_worker_when_collected():
 
     before = child_pids()
     vec = MetaVectorEnv("MetaHopperParams-v0", 2, num_procs=2)
-    assert len(child_pids() - before) == 1
+    worker = child_pids() - before
+    assert len(worker) == 1
     del vec
     gc.collect()
-    assert child_pids() == before
+    assert not child_pids() & worker
 
 
 def test_process_split_arguments():
@@ -568,4 +573,4 @@ def test_process_split_arguments():
     with pytest.raises(Exception, match="Can't pickle|Can't get local object"):  # a lambda wrapper
         MetaVectorEnv("MetaHopperParams-v0", 2, num_procs=2, wrappers=[lambda env: env])
     if before:
-        assert child_pids() == before
+        assert child_pids() <= before

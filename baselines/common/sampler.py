@@ -65,6 +65,8 @@ class TaskBatchSampler:
         vector_env: step the pool as one :class:`metabench.vector.MetaVectorEnv` (sub-envs on
             threads, both cores for MuJoCo families); ``False`` steps plain envs one by one.
             The episodes are the same, bit for bit.
+        num_procs: processes the vector env spreads the pool over (1: threads in this process;
+            see :class:`metabench.vector.MetaVectorEnv`).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class TaskBatchSampler:
         env_kwargs: dict | None = None,
         wrapper: Callable[[gym.Env], gym.Env] | None = None,
         vector_env: bool = True,
+        num_procs: int = 1,
     ) -> None:
         self.size = size
         self.vector: MetaVectorEnv | None = None
@@ -85,6 +88,7 @@ class TaskBatchSampler:
                 autoreset_mode=AutoresetMode.DISABLED,
                 wrappers=wrappers,
                 infos=False,
+                num_procs=num_procs,
                 **(env_kwargs or {}),
             )
             self.envs = self.vector.envs
@@ -153,6 +157,10 @@ class TaskBatchSampler:
 
     def _set_tasks(self, tasks: Sequence[Task]) -> None:
         """Env ``i`` takes ``tasks[i]`` (from its next reset)."""
+        if self.vector is not None and self.vector.num_procs > 1:  # most envs live in workers
+            current = self.vector.get_attr("task")
+            self.vector.set_attr("task", [*tasks, *current[len(tasks) :]])
+            return
         for env, task in zip(self.envs, tasks):
             env.unwrapped.set_task(task)
 
@@ -172,9 +180,9 @@ class TaskBatchSampler:
             return [self.envs[i].reset(seed=s)[0] for i, s in zip(indices, seeds)]
         if not len(indices):
             return []
-        mask = np.zeros(len(self.envs), dtype=bool)
+        mask = np.zeros(self.size, dtype=bool)
         mask[list(indices)] = True
-        all_seeds: list[int | None] = [None] * len(self.envs)
+        all_seeds: list[int | None] = [None] * self.size
         for i, s in zip(indices, seeds):
             all_seeds[i] = s
         obs, _ = self.vector.reset(seed=all_seeds, options={"reset_mask": mask})

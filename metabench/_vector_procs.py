@@ -117,7 +117,7 @@ def _serve(inbox: Connection, outbox: Connection, memory_fd: int) -> None:
             if command == "step":
                 rows, actions = args
                 count = len(rows)
-                obs, rewards, terminations, truncations, infos = vec.step_some(rows, actions)
+                obs, rewards, terminations, truncations, infos = vec.step_some(rows, list(actions))
                 shared.obs[:count] = obs
                 shared.rewards[:count] = rewards
                 shared.terminations[:count] = terminations
@@ -285,7 +285,7 @@ class ProcessSplit:
         busy = []
         for worker, (positions, rows) in zip(self.workers, parts[1:]):
             if rows:
-                worker.send("step", rows, [actions[k] for k in positions])
+                worker.send("step", rows, _packed([actions[k] for k in positions]))
                 busy.append((worker, positions, rows))
         merged: dict[str, Any] = {}
         errors: list[BaseException] = []
@@ -390,6 +390,17 @@ class ProcessSplit:
         """End the workers (idempotent) and close the caller's sub-envs."""
         self._finalizer()
         self.local.close()
+
+
+def _packed(actions: list[Any]) -> Any:
+    """One array of the rows when they are arrays of one dtype and shape (a single pickle, a
+    fifth of the time of one per row; its rows are the same numbers, same dtype), else the list."""
+    first = actions[0]
+    if isinstance(first, np.ndarray) and all(
+        isinstance(a, np.ndarray) and a.dtype == first.dtype and a.shape == first.shape for a in actions
+    ):
+        return np.stack(actions)
+    return actions
 
 
 def _place_infos(

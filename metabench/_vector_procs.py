@@ -9,8 +9,15 @@ vector step costs one hand-over per worker, not a pickle round trip per sub-env 
 gymnasium's ``AsyncVectorEnv``: one small message over a pipe carries the block's rows and
 actions (pickled as given, so their dtype reaches the env unchanged) and wakes the worker; the
 observations, rewards and flags come back through shared memory, and one small message says it
-is done (the caller steps its own block meanwhile, then blocks in the kernel: no spinning on
-two cores). Infos travel pickled, only when asked for (``infos=True``). The workers run the
+is done (the caller steps its own block meanwhile). Infos travel pickled, only when asked for
+(``infos=True``).
+
+Waiting: each side polls its pipe for up to :data:`SPIN_SECONDS` before it blocks in the kernel
+(:func:`_receive`). On this 2-vCPU VM a process that blocks lets its vCPU halt, and waking it
+costs 100-800 µs per hand-over, more than the messages (``docs/vector-env.md``); a short wait
+ends within the spin, a long one (the caller's training, an idle vector env) costs at most
+``SPIN_SECONDS`` of a core before the waiter sleeps. No spinning when there are more processes
+than cores (a spinner would take the core the process it waits for needs). The workers run the
 families' own code, so every sub-env's trajectory is a single env's, bit for bit, by
 construction.
 
@@ -23,9 +30,11 @@ from __future__ import annotations
 
 import mmap
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 import traceback
 import weakref
 from collections.abc import Sequence
@@ -35,6 +44,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+
+#: Seconds a waiting side polls its pipe before it blocks (0: block at once). Read when a split
+#: is built; set by measurement (``docs/vector-env.md``).
+SPIN_SECONDS = 1e-3
 
 #: Spaces whose batches are plain arrays (one dtype, one shape), which shared memory can hold.
 ARRAY_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiBinary, spaces.MultiDiscrete)
@@ -87,6 +100,22 @@ def _portable(error: BaseException) -> BaseException:
         return RuntimeError(f"{type(error).__name__}: {error}\n{text}")
 
 
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _receive(inbox: Connection, spin: float) -> Any:
+    """``inbox.recv()``, after polling for up to ``spin`` seconds: a message that comes within
+    the spin is read without the waiting process going to sleep (and its core halting)."""
+    if spin > 0:
+        poller = select.poll()
+        poller.register(inbox.fileno(), select.POLLIN)
+        deadline = time.perf_counter() + spin
+        while not poller.poll(0) and time.perf_counter() < deadline:
+            pass
+    return inbox.recv()
+
+
 def _serve(inbox: Connection, outbox: Connection, memory_fd: int) -> None:
     """A worker process: a one-thread ``MetaVectorEnv`` of a block of sub-envs, driven by the
     messages in ``inbox`` (the first says what to build), answering each in ``outbox``."""
@@ -94,7 +123,7 @@ def _serve(inbox: Connection, outbox: Connection, memory_fd: int) -> None:
     from metabench.vector import MetaVectorEnv
 
     try:
-        env_id, size, kwargs = inbox.recv()
+        env_id, size, kwargs, spin = inbox.recv()
     except (EOFError, OSError):  # the caller could not send what to build (it raised)
         return
     try:
@@ -106,7 +135,7 @@ def _serve(inbox: Connection, outbox: Connection, memory_fd: int) -> None:
     outbox.send(("ok", None))
     while True:
         try:
-            command, args, kwargs = inbox.recv()
+            command, args, kwargs = _receive(inbox, spin)
         except (EOFError, OSError):  # the caller is gone
             break
         if command == "close":
@@ -142,8 +171,10 @@ class _Worker:
     shared memory's descriptor, and nothing else of the caller (no torch threads, no Ray state).
     """
 
-    def __init__(self, env_id: str, start: int, size: int, kwargs: dict[str, Any], template: Any):
-        self.start, self.size = start, size
+    def __init__(
+        self, env_id: str, start: int, size: int, kwargs: dict[str, Any], template: Any, spin: float
+    ) -> None:
+        self.start, self.size, self.spin = start, size, spin
         self.shared = _Shared(template.single_observation_space, size)
         # Two pipes, not a socket pair: in hand timings on this 2-vCPU VM a pipe round trip took
         # 10-100 us where a socket pair's took 200-900 us.
@@ -160,7 +191,7 @@ class _Worker:
         inbox.close()
         outbox.close()
         try:
-            self.outbox.send((env_id, size, kwargs))
+            self.outbox.send((env_id, size, kwargs, spin))
         except BaseException:  # e.g. a wrapper that does not pickle
             self.stop()
             raise
@@ -184,7 +215,7 @@ class _Worker:
     def receive(self) -> Any:
         """The worker's answer to the last message; its error is raised here, naming the block."""
         try:
-            status, payload = self.inbox.recv()
+            status, payload = _receive(self.inbox, self.spin)
         except (EOFError, OSError):
             raise self._died() from None
         if status == "error":
@@ -240,11 +271,19 @@ class ProcessSplit:
     Args:
         kwargs: the ``MetaVectorEnv`` arguments each block is built with (wrappers and env
             kwargs included: they must pickle).
+        spin: seconds each side polls before it blocks (default :data:`SPIN_SECONDS`; 0 when
+            there are more processes than usable cores).
     """
 
-    def __init__(self, env_id: str, num_envs: int, num_procs: int, kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self, env_id: str, num_envs: int, num_procs: int, kwargs: dict[str, Any], spin: float | None = None
+    ) -> None:
         from metabench.vector import MetaVectorEnv
 
+        if spin is None:
+            spin = SPIN_SECONDS if num_procs <= _usable_cores() else 0.0
+        #: Seconds each side polls its pipe before it blocks.
+        self.spin = float(spin)
         sizes = [num_envs // num_procs + (k >= num_procs - num_envs % num_procs) for k in range(num_procs)]
         starts = np.cumsum([0, *sizes[:-1]]).tolist()
         self.local = MetaVectorEnv(env_id, sizes[0], num_procs=1, num_threads=1, copy=False, **kwargs)
@@ -252,7 +291,7 @@ class ProcessSplit:
         self._finalizer = weakref.finalize(self, _stop_all, self.workers)
         try:
             for start, size in zip(starts[1:], sizes[1:]):
-                self.workers.append(_Worker(env_id, start, size, kwargs, self.local))
+                self.workers.append(_Worker(env_id, start, size, kwargs, self.local, self.spin))
             for worker in self.workers:
                 worker.receive()  # built, or its error (e.g. a wrapper that cannot import there)
         except BaseException:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -574,3 +575,38 @@ def test_process_split_arguments():
         MetaVectorEnv("MetaHopperParams-v0", 2, num_procs=2, wrappers=[lambda env: env])
     if before:
         assert child_pids() <= before
+
+
+def test_waiting_side_spins_for_a_bounded_time_then_blocks():
+    """``_receive`` polls for ``spin`` seconds, then blocks: a message that comes later still
+    arrives, and the wait costs about ``spin`` of CPU time, not the whole wait."""
+    from metabench._vector_procs import _pipe, _receive
+
+    inbox, outbox = _pipe()
+    outbox.send("at once")
+    assert _receive(inbox, 0.1) == "at once"
+    for spin, delay in ((0.1, 0.3), (0.0, 0.1)):
+        timer = threading.Timer(delay, outbox.send, args=("late",))
+        timer.start()
+        start = time.thread_time()
+        assert _receive(inbox, spin) == "late"
+        cpu = time.thread_time() - start
+        timer.join()
+        assert cpu < spin + 0.08  # bounded: the rest of the wait slept in the kernel
+        if spin:
+            assert cpu > 0.01  # it did poll (CPU time even if this thread shares its core)
+    inbox.close()
+    outbox.close()
+
+
+def test_process_split_spins_only_where_each_process_has_a_core(monkeypatch):
+    from metabench import _vector_procs
+
+    monkeypatch.setattr(_vector_procs, "SPIN_SECONDS", 0.004)
+    for cores, expected in ((2, 0.004), (1, 0.0)):
+        monkeypatch.setattr(_vector_procs, "_usable_cores", lambda cores=cores: cores)
+        vec = MetaVectorEnv("MetaHalfCheetahVel-v0", 2, num_procs=2)
+        assert vec._procs.spin == vec._procs.workers[0].spin == expected
+        vec.reset(seed=0)
+        vec.step(vec.action_space.sample())  # the worker got its budget with what to build
+        vec.close()

@@ -480,6 +480,25 @@ def _default_threads(env: gym.Env, num_envs: int) -> int:
     return max(1, min(cores, num_envs))
 
 
+#: Sub-envs from which the default splits a reward-varied Humanoid family over two processes:
+#: measured ahead of threads there (3-11 %), level at 16 and behind at 8 (``docs/vector-env.md``).
+PROCS_MIN_ENVS = 32
+
+
+def _default_procs(env_id: str, num_envs: int, wrappers: Sequence[Any], batched: bool | None) -> int:
+    """2 for at least :data:`PROCS_MIN_ENVS` plain sub-envs (no wrappers) of a reward-varied
+    Humanoid family (the one body whose process split beat threads by measurement) when this
+    process may use 2 cores or more; 1 (threads) otherwise."""
+    from gymnasium.envs.registration import load_env_creator
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if wrappers or batched is False or num_envs < PROCS_MIN_ENVS or cores < 2:
+        return 1
+    entry = gym.spec(env_id).entry_point
+    family = load_env_creator(entry) if isinstance(entry, str) else entry
+    return 2 if isinstance(family, type) and issubclass(family, _HumanoidBatch.base()) else 1
+
+
 class MetaVectorEnv(VectorEnv):
     """``num_envs`` sub-envs of one family, one task each, stepped on threads.
 
@@ -498,15 +517,16 @@ class MetaVectorEnv(VectorEnv):
             callers that never read them (batching them is serial work of the main thread).
         batched: ``False`` never uses the family's batched step (``None``: where there is one,
             the default chooses by measurement; ``True`` requires one).
-        num_procs: processes that step the sub-envs (at most ``num_envs``). 1 (the default):
-            this process, on ``num_threads`` threads. ``n > 1``: this process steps the first
+        num_procs: processes that step the sub-envs (at most ``num_envs``). 1: this process,
+            on ``num_threads`` threads. ``None`` (the default): 2 for at least
+            :data:`PROCS_MIN_ENVS` unwrapped sub-envs of a reward-varied Humanoid family on a
+            machine with 2 cores or more, else 1 (by measurement, ``docs/vector-env.md``). ``n > 1``: this process steps the first
             block of sub-envs and ``n - 1`` worker processes one block each, every block on one
             thread (``num_threads`` is then ignored; see :mod:`metabench._vector_procs`);
             ``envs`` then holds only this process's block, and ``set_attr``, ``get_attr`` and
             ``call`` reach every sub-env. Wrappers and env kwargs must pickle, and both spaces
-            must be arrays (Box, Discrete, ...). Not the default: on the 2-vCPU machine this was
-            built on, waking the other process costs more than it returns
-            (``docs/vector-env.md``).
+            must be arrays (Box, Discrete, ...). Threads measured as fast or faster for every
+            other body and size on the 2-vCPU machine this was built on.
         **env_kwargs: passed to ``gym.make(env_id, ...)`` (``max_episode_steps`` included).
 
     Raises:
@@ -524,12 +544,16 @@ class MetaVectorEnv(VectorEnv):
         copy: bool = True,
         infos: bool = True,
         batched: bool | None = None,
-        num_procs: int = 1,
+        num_procs: int | None = None,
         **env_kwargs: Any,
     ) -> None:
         super().__init__()
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"MetaVectorEnv: expected a positive integer num_envs, got {num_envs!r}")
+        import metabench  # noqa: F401 - registers the families
+
+        if num_procs is None:
+            num_procs = _default_procs(env_id, int(num_envs), wrappers, batched)
         if isinstance(num_procs, bool) or not isinstance(num_procs, (int, np.integer)) or num_procs < 1:
             raise ValueError(f"MetaVectorEnv: expected a positive integer num_procs, got {num_procs!r}")
         try:
@@ -539,8 +563,6 @@ class MetaVectorEnv(VectorEnv):
                 f"MetaVectorEnv: expected autoreset_mode in {[m.value for m in AutoresetMode]}, "
                 f"got {autoreset_mode!r}"
             ) from None
-        import metabench  # noqa: F401 - registers the families
-
         self.env_id = env_id
         self.num_envs = int(num_envs)
         self.copy = copy

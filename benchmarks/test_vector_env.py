@@ -111,10 +111,11 @@ def test_vector_env_against_gymnasium_and_the_native_limit(benchmark, body):
     space = single.action_space
     actions = rng.uniform(space.low, space.high, (steps_per_env, NUM_ENVS, *space.shape)).astype(space.dtype)
     ours = MetaVectorEnv(env_id, NUM_ENVS, **kwargs)
-    ours_2 = MetaVectorEnv(env_id, NUM_ENVS, num_threads=2, **kwargs)
-    ours_own = MetaVectorEnv(env_id, NUM_ENVS, num_threads=2, batched=False, **kwargs)
-    ours_1 = MetaVectorEnv(env_id, NUM_ENVS, num_threads=1, **kwargs)
-    ours_quiet = MetaVectorEnv(env_id, NUM_ENVS, infos=False, **kwargs)  # as the harness and sampler
+    # the default may split a large Humanoid vector over processes; these stay on threads
+    ours_2 = MetaVectorEnv(env_id, NUM_ENVS, num_threads=2, num_procs=1, **kwargs)
+    ours_own = MetaVectorEnv(env_id, NUM_ENVS, num_threads=2, batched=False, num_procs=1, **kwargs)
+    ours_1 = MetaVectorEnv(env_id, NUM_ENVS, num_threads=1, num_procs=1, **kwargs)
+    ours_quiet = MetaVectorEnv(env_id, NUM_ENVS, infos=False, num_procs=1, **kwargs)  # as the harness
     ours_procs = MetaVectorEnv(env_id, NUM_ENVS, num_procs=2, **kwargs)
     ours_procs_quiet = MetaVectorEnv(env_id, NUM_ENVS, num_procs=2, infos=False, **kwargs)
     ours_blocking = blocking_split(env_id, **kwargs)
@@ -216,7 +217,7 @@ def test_what_bounds_threads(benchmark, body):
     ``N * physics / 2``."""
     env_id, kwargs, steps_per_env = BODIES[body]
     envs = [gym.make(env_id, **kwargs).unwrapped for _ in SEEDS]
-    vec = MetaVectorEnv(env_id, NUM_ENVS, num_threads=1, infos=False, **kwargs)
+    vec = MetaVectorEnv(env_id, NUM_ENVS, num_threads=1, infos=False, num_procs=1, **kwargs)
     rng = np.random.default_rng(0)
     space = envs[0].action_space
     actions = rng.uniform(space.low, space.high, (steps_per_env, NUM_ENVS, *space.shape)).astype(space.dtype)

@@ -164,8 +164,8 @@ def test_vector_env_against_gymnasium_and_the_native_limit(benchmark, body):
     procs_best = min(best[PROCS], best[PROCS_QUIET])  # the faster of the two spinning splits
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"\n{body} ({env_id}), {NUM_ENVS} sub-envs x {steps_per_env} steps, best of {ROUNDS} rounds "
-        f"(load average after: {load}):"
+        f"\n{body} ({env_id}), {NUM_ENVS} sub-envs x {steps_per_env} steps, best of {ROUNDS} rounds, "
+        f"default num_procs={ours.num_procs} (load average after: {load}):"
     )
     for name in candidates:
         print(

@@ -480,18 +480,18 @@ def _default_threads(env: gym.Env, num_envs: int) -> int:
     return max(1, min(cores, num_envs))
 
 
-#: Sub-envs from which the default splits an Ant or Humanoid family that returns no step infos
-#: over two processes: measured ahead of threads there in every run (2-30 %), level or behind
-#: at 8 and 16 sub-envs and with infos (``docs/vector-env.md``).
+#: Sub-envs from which the default splits a Humanoid family that returns no step infos over
+#: two processes: ahead of threads there in 4 of 5 runs (-3 to +20 %, +8 % on average); level
+#: for the Ant (3 of 5, +3 %), behind or level at 8 and 16 sub-envs (``docs/vector-env.md``).
 PROCS_MIN_ENVS = 32
 
 
 def _default_procs(
     env_id: str, num_envs: int, wrappers: Sequence[Any], batched: bool | None, infos: bool
 ) -> int:
-    """2 for at least :data:`PROCS_MIN_ENVS` unwrapped sub-envs of a reward-varied Ant or
-    Humanoid family with ``infos=False`` (as the harness and the sampler step them) when this
-    process may use 2 cores or more; 1 (threads) otherwise, where threads measured as fast."""
+    """2 for at least :data:`PROCS_MIN_ENVS` unwrapped sub-envs of a reward-varied Humanoid
+    family with ``infos=False`` (as the harness and the sampler step them) when this process
+    may use 2 cores or more; 1 (threads) otherwise, where threads measured as fast."""
     from gymnasium.envs.registration import load_env_creator
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -499,8 +499,7 @@ def _default_procs(
         return 1
     entry = gym.spec(env_id).entry_point
     family = load_env_creator(entry) if isinstance(entry, str) else entry
-    bases = (_AntBatch.base(), _HumanoidBatch.base())
-    return 2 if isinstance(family, type) and issubclass(family, bases) else 1
+    return 2 if isinstance(family, type) and issubclass(family, _HumanoidBatch.base()) else 1
 
 
 class MetaVectorEnv(VectorEnv):
@@ -523,8 +522,8 @@ class MetaVectorEnv(VectorEnv):
             the default chooses by measurement; ``True`` requires one).
         num_procs: processes that step the sub-envs (at most ``num_envs``). 1: this process,
             on ``num_threads`` threads. ``None`` (the default): 2 for at least
-            :data:`PROCS_MIN_ENVS` unwrapped sub-envs of a reward-varied Ant or Humanoid family
-            with ``infos=False`` on 2 cores or more, else 1 (by measurement,
+            :data:`PROCS_MIN_ENVS` unwrapped sub-envs of a reward-varied Humanoid family with
+            ``infos=False`` on 2 cores or more, else 1 (by measurement,
             ``docs/vector-env.md``). ``n > 1``: this process steps the first
             block of sub-envs and ``n - 1`` worker processes one block each, every block on one
             thread (``num_threads`` is then ignored; see :mod:`metabench._vector_procs`);

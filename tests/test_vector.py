@@ -612,22 +612,28 @@ def test_process_split_spins_only_where_each_process_has_a_core(monkeypatch):
         vec.close()
 
 
-def test_default_splits_only_large_quiet_ant_and_humanoid_vectors_over_processes(monkeypatch):
+def test_default_splits_only_large_quiet_humanoid_vectors_over_processes(monkeypatch):
     """The measured rule: 2 processes for >= PROCS_MIN_ENVS unwrapped sub-envs of a reward-varied
-    Ant or Humanoid family with infos=False on >= 2 cores; threads for every other body, size,
+    Humanoid family with infos=False on >= 2 cores; threads for every other body, size,
     wrapper, infos or core count."""
     from metabench import TrialHistory, vector
 
     n = vector.PROCS_MIN_ENVS
     monkeypatch.setattr(vector.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    for env_id in ("MetaHumanoidDir-v0", "MetaHumanoidFwdBack-v0", "MetaAntDir-v0", "MetaAntGoal-v0"):
+    for env_id in ("MetaHumanoidDir-v0", "MetaHumanoidFwdBack-v0"):
         assert vector._default_procs(env_id, n, (), None, False) == 2
         assert vector._default_procs(env_id, n + 5, (), True, False) == 2
         assert vector._default_procs(env_id, n - 1, (), None, False) == 1
         assert vector._default_procs(env_id, n, (), None, True) == 1
         assert vector._default_procs(env_id, n, (TrialHistory,), None, False) == 1
         assert vector._default_procs(env_id, n, (), False, False) == 1
-    for env_id in ("MetaHalfCheetahVel-v0", "MetaHopperParams-v0", "MetaAntCrippled-v0", "MetaBandit-v0"):
+    for env_id in (
+        "MetaAntDir-v0",
+        "MetaAntGoal-v0",
+        "MetaHalfCheetahVel-v0",
+        "MetaAntCrippled-v0",
+        "MetaBandit-v0",
+    ):
         assert vector._default_procs(env_id, n, (), None, False) == 1
     monkeypatch.setattr(vector.os, "sched_getaffinity", lambda pid: {0}, raising=False)
     assert vector._default_procs("MetaHumanoidDir-v0", n, (), None, False) == 1

@@ -35,8 +35,9 @@ Autoreset: gymnasium's :class:`~gymnasium.vector.AutoresetMode`, chosen with
 
 Every reset after the first continues the sub-env's own random stream, as ``env.reset()``
 without a seed does. ``num_procs=n`` splits the sub-envs over ``n`` processes instead of threads
-(``metabench/_vector_procs.py``), with the same results. Beyond gymnasium's API, :meth:`MetaVectorEnv.step_some` steps only some
-sub-envs (meta-RL samplers run episodes of different lengths to their end, not forever).
+(``metabench/_vector_procs.py``), with the same results. Beyond gymnasium's API,
+:meth:`MetaVectorEnv.step_some` steps only some sub-envs (meta-RL samplers run episodes of
+different lengths to their end, not forever).
 """
 
 from __future__ import annotations

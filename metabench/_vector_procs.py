@@ -390,41 +390,39 @@ class ProcessSplit:
             raise errors[0]
         return merged
 
-    def gather(self, command: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
-        """Every sub-env's answer to ``command`` (``call``, ``get_attr``, ``render``) in order."""
+    def _everywhere(self, send: Any, local: Any) -> list[Any]:
+        """``send(worker)`` to every worker, ``local()`` meanwhile, then every worker's answer:
+        ``[local's, worker 1's, ...]``. The first error is raised once every worker has answered
+        (so no answer is left in a pipe)."""
         for worker in self.workers:
-            worker.send(command, *args, **kwargs)
-        results: list[Any] = []
+            send(worker)
+        answers: list[Any] = []
         errors: list[BaseException] = []
-        try:
-            results.extend(getattr(self.local, command)(*args, **kwargs) or ())
-        except BaseException as error:  # noqa: BLE001 - raised once every worker has answered
-            errors.append(error)
-        for worker in self.workers:
+        for answer in (local, *(worker.receive for worker in self.workers)):
             try:
-                results.extend(worker.receive() or ())
-            except BaseException as error:  # noqa: BLE001 - as above
+                answers.append(answer())
+            except BaseException as error:  # noqa: BLE001 - raised below
                 errors.append(error)
         if errors:
             raise errors[0]
-        return tuple(results)
+        return answers
+
+    def gather(self, command: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Every sub-env's answer to ``command`` (``call``, ``get_attr``, ``render``) in order."""
+        answers = self._everywhere(
+            lambda worker: worker.send(command, *args, **kwargs),
+            lambda: getattr(self.local, command)(*args, **kwargs),
+        )
+        return tuple(item for answer in answers for item in answer or ())
 
     def set_attr(self, name: str, values: Sequence[Any]) -> None:
         """``values[i]`` on sub-env ``i`` (all ``num_envs`` values)."""
-        for worker in self.workers:
-            worker.send("set_attr", name, list(values[worker.start : worker.start + worker.size]))
-        errors: list[BaseException] = []
-        try:
-            self.local.set_attr(name, list(values[: self.sizes[0]]))
-        except BaseException as error:  # noqa: BLE001 - raised once every worker has answered
-            errors.append(error)
-        for worker in self.workers:
-            try:
-                worker.receive()
-            except BaseException as error:  # noqa: BLE001 - as above
-                errors.append(error)
-        if errors:
-            raise errors[0]
+        self._everywhere(
+            lambda worker: worker.send(
+                "set_attr", name, list(values[worker.start : worker.start + worker.size])
+            ),
+            lambda: self.local.set_attr(name, list(values[: self.sizes[0]])),
+        )
 
     def close(self) -> None:
         """End the workers (idempotent) and close the caller's sub-envs."""

@@ -97,7 +97,7 @@ class RecurrentActorCritic(nn.Module):
     does not shape the policy's features."""
 
     def __init__(
-        self, input_size: int, action_space: gym.Space, hidden_size: int, separate_critic: bool = False
+        self, input_size: int, action_space: gym.Space, hidden_size: int, separate_critic: bool = True
     ) -> None:
         super().__init__()
         self.hidden_size = hidden_size

@@ -354,6 +354,8 @@ def test_process_hand_over_latency(benchmark):
         os.read(up_r, 1)
     floor = (time.perf_counter() - start) / trips * 1e6
     os.waitpid(child, 0)
+    for fd in (down_r, down_w, up_r, up_w):
+        os.close(fd)
     start = time.perf_counter()
     round_trips()
     message = (time.perf_counter() - start) / trips * 1e6
